@@ -1,0 +1,33 @@
+/* ops.c: operations endpoints. /healthz is liveness only (it answers while the process
+ * serves HTTP and touches nothing else, so it doubles as the HTTP baseline); /metrics is
+ * Prometheus text. */
+#include "api/api.h"
+#include "base/buf.h"
+#include "base/clock.h"
+
+void api_healthz(http_req_t *req)
+{
+    static const char body[] = "{\"status\":\"ok\"}";
+    http_reply_raw(req, 200, "application/json", body, sizeof body - 1);
+}
+
+void api_metrics(http_req_t *req)
+{
+    api_ctx_t *ctx = http_ctx(req);
+    buf_t b;
+    buf_init(&b);
+    http_metrics_render(&b);
+    buf_printf(&b,
+               "# HELP parley_store_errors_total Store operations that failed.\n"
+               "# TYPE parley_store_errors_total counter\n"
+               "parley_store_errors_total %llu\n"
+               "# HELP parley_uptime_seconds Seconds since start.\n"
+               "# TYPE parley_uptime_seconds gauge\n"
+               "parley_uptime_seconds %.3f\n"
+               "# TYPE parley_build_info gauge\n"
+               "parley_build_info{version=\"%s\"} 1\n",
+               (unsigned long long)store_error_count(),
+               (double)(clock_now_ms() - ctx->started_ms) / 1000.0, PARLEY_VERSION);
+    http_reply_raw(req, 200, "text/plain; version=0.0.4", b.data, b.len);
+    buf_free(&b);
+}

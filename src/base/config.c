@@ -1,0 +1,177 @@
+/* config.c: a descriptor table drives defaults, INI parsing, environment overrides and
+ * help text, so adding a setting is one line here and one field in config_t. */
+#include "base/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum { CFG_STR, CFG_INT, CFG_DBL } cfg_type_t;
+
+typedef struct {
+    const char *name;
+    cfg_type_t type;
+    size_t offset, size;
+    const char *def;
+    int64_t min, max;
+    const char *help;
+} cfg_desc_t;
+
+#define STR(n, f, d, h)                                                                            \
+    {                                                                                              \
+        n, CFG_STR, offsetof(config_t, f), sizeof(((config_t *)0)->f), d, 0, 0, h                  \
+    }
+#define INT(n, f, d, lo, hi, h)                                                                    \
+    {                                                                                              \
+        n, CFG_INT, offsetof(config_t, f), 0, d, lo, hi, h                                         \
+    }
+#define DBL(n, f, d, lo, hi, h)                                                                    \
+    {                                                                                              \
+        n, CFG_DBL, offsetof(config_t, f), 0, d, lo, hi, h                                         \
+    }
+
+static const cfg_desc_t cfg_table[] = {
+    STR("listen", listen, "127.0.0.1:8080", "address and port to listen on"),
+    STR("data_dir", data_dir, "./var", "directory holding the store and keys"),
+    STR("log_level", log_level, "info", "debug, info, warn, error or off"),
+    INT("threads", threads, "0", 0, 256, "HTTP worker threads (0 = one per core)"),
+    INT("http.max_body", max_body, "1048576", 1024, 1073741824, "largest request body, bytes"),
+    INT("http.shutdown_grace", shutdown_grace, "10", 0, 3600,
+        "seconds to let in-flight requests finish on SIGTERM"),
+    DBL("http.rate_limit", rate_limit, "0", 0, 1000000, "requests/s per project (0 = off)"),
+    INT("http.rate_burst", rate_burst, "0", 0, 10000000, "rate-limit burst (0 = 1 s worth)"),
+    INT("auth.token_ttl", token_ttl, "3600", 1, 86400, "OAuth2 access token lifetime, s"),
+    STR("tls.cert", tls_cert, "", "PEM certificate: enables HTTPS together with tls.key"),
+    STR("tls.key", tls_key, "", "PEM private key"),
+};
+#define CFG_COUNT (sizeof cfg_table / sizeof cfg_table[0])
+
+static int cfg_apply(config_t *c, const cfg_desc_t *d, const char *value, const char *source,
+                     err_t *e)
+{
+    char *field = (char *)c + d->offset;
+    char *end;
+    switch (d->type) {
+    case CFG_STR:
+        if (strlen(value) >= d->size)
+            return err_set(e, ERR_INVALID_ARGUMENT, "%s: %s is too long", source, d->name);
+        strcpy(field, value);
+        return 0;
+    case CFG_INT: {
+        errno = 0;
+        long long v = strtoll(value, &end, 10);
+        if (errno || end == value || *end || v < d->min || v > d->max)
+            return err_set(e, ERR_INVALID_ARGUMENT,
+                           "%s: %s must be an integer in %lld..%lld, got \"%s\"", source, d->name,
+                           (long long)d->min, (long long)d->max, value);
+        *(int64_t *)(void *)field = v;
+        return 0;
+    }
+    case CFG_DBL: {
+        errno = 0;
+        double v = strtod(value, &end);
+        if (errno || end == value || *end || !(v >= (double)d->min && v <= (double)d->max))
+            return err_set(e, ERR_INVALID_ARGUMENT,
+                           "%s: %s must be a number in %lld..%lld, got \"%s\"", source, d->name,
+                           (long long)d->min, (long long)d->max, value);
+        *(double *)(void *)field = v;
+        return 0;
+    }
+    }
+    return 0;
+}
+
+void config_defaults(config_t *c)
+{
+    memset(c, 0, sizeof *c);
+    for (size_t i = 0; i < CFG_COUNT; i++)
+        cfg_apply(c, &cfg_table[i], cfg_table[i].def, "default", NULL);
+}
+
+int config_set(config_t *c, const char *name, const char *value, const char *source, err_t *e)
+{
+    for (size_t i = 0; i < CFG_COUNT; i++)
+        if (strcmp(cfg_table[i].name, name) == 0)
+            return cfg_apply(c, &cfg_table[i], value, source, e);
+    return err_set(e, ERR_INVALID_ARGUMENT, "%s: unknown setting \"%s\"", source, name);
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    char *end = s + strlen(s);
+    while (end > s && isspace((unsigned char)end[-1]))
+        *--end = '\0';
+    return s;
+}
+
+int config_load_file(config_t *c, const char *path, err_t *e)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return err_set(e, ERR_INVALID_ARGUMENT, "cannot open config file %s: %s", path,
+                       strerror(errno));
+    char line[4096], section[64] = "", source[PATH_MAX + 32];
+    int lineno = 0, rc = 0;
+    while (rc == 0 && fgets(line, sizeof line, f)) {
+        lineno++;
+        snprintf(source, sizeof source, "%s:%d", path, lineno);
+        char *s = trim(line);
+        if (!*s || *s == '#' || *s == ';') continue;
+        if (*s == '[') {
+            char *close = strchr(s, ']');
+            if (!close || close[1] || close - s - 1 >= (long)sizeof section) {
+                rc = err_set(e, ERR_INVALID_ARGUMENT, "%s: malformed section header", source);
+                break;
+            }
+            *close = '\0';
+            snprintf(section, sizeof section, "%s", trim(s + 1));
+            continue;
+        }
+        char *eq = strchr(s, '=');
+        if (!eq) {
+            rc = err_set(e, ERR_INVALID_ARGUMENT, "%s: expected key = value", source);
+            break;
+        }
+        *eq = '\0';
+        char *key = trim(s), *value = trim(eq + 1), name[160];
+        size_t vl = strlen(value);
+        if (vl >= 2 && value[0] == '"' && value[vl - 1] == '"') value[vl - 1] = '\0', value++;
+        snprintf(name, sizeof name, "%s%s%s", section, *section ? "." : "", key);
+        rc = config_set(c, name, value, source, e);
+    }
+    fclose(f);
+    return rc;
+}
+
+static void env_name(const char *name, char *out, size_t cap)
+{
+    size_t n = (size_t)snprintf(out, cap, "PARLEY_");
+    for (const char *p = name; *p && n + 1 < cap; p++)
+        out[n++] = *p == '.' ? '_' : (char)toupper((unsigned char)*p);
+    out[n] = '\0';
+}
+
+int config_load_env(config_t *c, err_t *e)
+{
+    for (size_t i = 0; i < CFG_COUNT; i++) {
+        char var[96];
+        env_name(cfg_table[i].name, var, sizeof var);
+        const char *v = getenv(var);
+        if (v && cfg_apply(c, &cfg_table[i], v, var, e) < 0) return -1;
+    }
+    return 0;
+}
+
+void config_describe(void)
+{
+    for (size_t i = 0; i < CFG_COUNT; i++) {
+        char var[96];
+        env_name(cfg_table[i].name, var, sizeof var);
+        printf("  %-22s %-28s %s (default \"%s\")\n", cfg_table[i].name, var, cfg_table[i].help,
+               cfg_table[i].def);
+    }
+}

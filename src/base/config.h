@@ -1,0 +1,38 @@
+/* config.h: Parley's settings. Precedence, lowest first: built-in defaults, the INI file
+ * (--config FILE, else PARLEY_CONFIG), PARLEY_* environment variables, command-line flags.
+ * INI `[section] key = value` names the setting "section.key"; its environment variable is
+ * PARLEY_SECTION_KEY (upper case, dots to underscores). */
+#ifndef PARLEY_BASE_CONFIG_H
+#define PARLEY_BASE_CONFIG_H
+
+#include "base/err.h"
+
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    char listen[128];        /* listen: ADDR:PORT */
+    char data_dir[PATH_MAX]; /* data_dir */
+    char log_level[16];      /* log_level: debug|info|warn|error|off */
+    int64_t threads;         /* threads: HTTP worker threads, 0 = one per core */
+    int64_t max_body;        /* http.max_body: bytes */
+    int64_t shutdown_grace;  /* http.shutdown_grace: seconds to finish in-flight requests */
+    double rate_limit;       /* http.rate_limit: requests/s per project, 0 = off */
+    int64_t rate_burst;      /* http.rate_burst: bucket size, 0 = one second's worth */
+    int64_t token_ttl;       /* auth.token_ttl: OAuth2 token lifetime, seconds */
+    char tls_cert[PATH_MAX]; /* tls.cert: PEM file, enables HTTPS with tls.key */
+    char tls_key[PATH_MAX];  /* tls.key */
+} config_t;
+
+void config_defaults(config_t *c);
+/* Apply one setting by name ("http.max_body"); source is used in error messages. */
+int config_set(config_t *c, const char *name, const char *value, const char *source, err_t *e);
+/* Apply an INI file. A missing file is an error: it was asked for by name. */
+int config_load_file(config_t *c, const char *path, err_t *e);
+/* Apply PARLEY_* variables from environ (unknown PARLEY_ variables are ignored). */
+int config_load_env(config_t *c, err_t *e);
+/* Print every setting with its env name and default, for --help. */
+void config_describe(void);
+
+#endif

@@ -1,0 +1,74 @@
+/* store.h: the storage interface every domain module uses. Nothing outside src/store/
+ * includes sqlite3.h: a PostgreSQL backend slots in behind these functions without
+ * touching handlers. SQL passed in is portable: numbered parameters `$1`, `$2`, ...;
+ * times are INTEGER milliseconds since the epoch; ids are TEXT.
+ *
+ * Threads: each thread gets its own connection (store_conn); statements are prepared
+ * once per connection and cached. A store_stmt_t belongs to its connection and must be
+ * finished with store_done before the thread prepares the same SQL again. */
+#ifndef PARLEY_STORE_H
+#define PARLEY_STORE_H
+
+#include "base/err.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct store store_t;
+typedef struct store_conn store_conn_t;
+typedef struct store_stmt store_stmt_t;
+
+typedef struct {
+    int synchronous_full; /* fsync every commit (power-loss durable) instead of at checkpoints */
+    int readonly;         /* open without creating or migrating (for inspection tools) */
+} store_opts_t;
+
+/* Open DATA_DIR/parley.db (creating the directory and file), apply pending migrations, and
+ * refuse a file whose schema is newer than this binary. */
+store_t *store_open(const char *data_dir, const store_opts_t *opts, err_t *e);
+/* Close every connection. No thread may use the store afterwards. */
+void store_close(store_t *s);
+int store_schema_version(store_t *s);
+/* Highest migration this binary knows. */
+int store_schema_latest(void);
+/* Total store errors since start, for /metrics. */
+uint64_t store_error_count(void);
+
+/* This thread's connection, opened on first use. NULL with e filled on failure. */
+store_conn_t *store_conn(store_t *s, err_t *e);
+
+/* Write transactions take the write lock at BEGIN (no upgrade deadlocks). */
+int store_begin(store_conn_t *c, err_t *e);
+int store_commit(store_conn_t *c, err_t *e);
+void store_rollback(store_conn_t *c);
+
+/* Prepare (from the cache) and bind in one call. fmt has one letter per parameter:
+ *   s  const char *      (NULL binds SQL NULL)
+ *   i  int64_t
+ *   d  int (promoted)
+ *   b  const void *, size_t   (blob)
+ *   n  (no argument)     SQL NULL
+ * Returns NULL with e filled on error. */
+store_stmt_t *store_query(store_conn_t *c, err_t *e, const char *sql, const char *fmt, ...);
+/* Run a statement to completion; returns rows changed, or -1. Unique violations answer
+ * ERR_ALREADY_EXISTS. */
+int64_t store_exec(store_conn_t *c, err_t *e, const char *sql, const char *fmt, ...);
+/* Run a script of several statements without parameters (migrations, maintenance). */
+int store_exec_script(store_conn_t *c, const char *sql, err_t *e);
+
+/* 1 = a row is ready, 0 = done, -1 = error (e filled). */
+int store_step(store_stmt_t *st, err_t *e);
+const char *store_col_text(store_stmt_t *st,
+                           int col); /* NULL for SQL NULL; valid until next step */
+int64_t store_col_int(store_stmt_t *st, int col);
+const void *store_col_blob(store_stmt_t *st, int col, size_t *len);
+int store_col_is_null(store_stmt_t *st, int col);
+/* Reset and return the statement to its connection's cache. Accepts NULL. */
+void store_done(store_stmt_t *st);
+
+/* Load DATA_DIR/secret.key (32 random bytes, mode 0600), creating it on first use. The key
+ * is the root of token signing and at-rest encryption; PARLEY_SECRET_KEY (base64url)
+ * overrides the file. */
+int store_keyfile_load(const char *data_dir, uint8_t key[32], err_t *e);
+
+#endif

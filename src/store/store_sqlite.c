@@ -1,0 +1,446 @@
+/* store_sqlite.c: the embedded backend of store.h. SQLite in WAL mode, one connection per
+ * thread (found through a thread-local slot), a per-connection statement cache keyed by
+ * SQL text, `$N` parameters rewritten to SQLite's `?N`, and versioned migrations applied
+ * at open via PRAGMA user_version. */
+#define _GNU_SOURCE
+#include "store/store.h"
+#include "store/migrations.h"
+#include "base/buf.h"
+#include "base/log.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+struct store_stmt {
+    sqlite3_stmt *st;
+    store_conn_t *conn;
+    uint64_t hash;
+    char *sql;
+    int in_use, cached;
+};
+
+struct store_conn {
+    sqlite3 *db;
+    store_t *store;
+    store_stmt_t **cache;
+    size_t ncache, capcache;
+    struct store_conn *next;
+};
+
+struct store {
+    char path[4096];
+    store_opts_t opts;
+    uint64_t gen;
+    pthread_mutex_t lock;
+    store_conn_t *conns;
+};
+
+static atomic_uint_fast64_t store_errors;
+static atomic_uint_fast64_t store_gen_counter;
+/* A thread may use a few stores at once (tests, backup tools): one slot per store. */
+#define TL_SLOTS 4
+static __thread struct {
+    uint64_t gen;
+    store_conn_t *conn;
+} tl_slots[TL_SLOTS];
+static __thread unsigned tl_next;
+
+uint64_t store_error_count(void)
+{
+    return atomic_load(&store_errors);
+}
+
+static int db_fail(sqlite3 *db, err_t *e, const char *what)
+{
+    int rc = sqlite3_extended_errcode(db);
+    if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+        return err_set(e, ERR_ALREADY_EXISTS, "already exists: %s", sqlite3_errmsg(db));
+    atomic_fetch_add(&store_errors, 1);
+    log_kv(LOG_ERROR, "store error", "op", what, "error", sqlite3_errmsg(db));
+    if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
+        return err_set(e, ERR_UNAVAILABLE, "store busy, retry");
+    if ((rc & 0xff) == SQLITE_FULL) return err_set(e, ERR_UNAVAILABLE, "store full (disk)");
+    return err_set(e, ERR_INTERNAL, "store error");
+}
+
+static uint64_t sql_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+/* `$12` -> `?12` outside quoted literals and identifiers. */
+static char *sql_rewrite(const char *sql)
+{
+    char *out = xstrdup(sql);
+    char quote = 0;
+    for (char *p = out; *p; p++) {
+        if (quote) {
+            if (*p == quote) quote = 0;
+        } else if (*p == '\'' || *p == '"') {
+            quote = *p;
+        } else if (*p == '$' && p[1] >= '0' && p[1] <= '9') {
+            *p = '?';
+        }
+    }
+    return out;
+}
+
+static sqlite3 *db_open(const store_t *s, int create, err_t *e)
+{
+    sqlite3 *db = NULL;
+    int flags = (s->opts.readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) |
+                (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX;
+    if (sqlite3_open_v2(s->path, &db, flags, NULL) != SQLITE_OK) {
+        err_set(e, ERR_INTERNAL, "cannot open %s: %s", s->path,
+                db ? sqlite3_errmsg(db) : "no memory");
+        sqlite3_close(db);
+        return NULL;
+    }
+    sqlite3_busy_timeout(db, 10000);
+    sqlite3_extended_result_codes(db, 1);
+    char pragmas[256];
+    snprintf(pragmas, sizeof pragmas,
+             "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s; PRAGMA foreign_keys=ON;"
+             "PRAGMA temp_store=MEMORY;",
+             s->opts.synchronous_full ? "FULL" : "NORMAL");
+    char *msg = NULL;
+    if (!s->opts.readonly && sqlite3_exec(db, pragmas, NULL, NULL, &msg) != SQLITE_OK) {
+        err_set(e, ERR_INTERNAL, "cannot configure %s: %s", s->path, msg ? msg : "?");
+        sqlite3_free(msg);
+        sqlite3_close(db);
+        return NULL;
+    }
+    return db;
+}
+
+static store_conn_t *conn_new(store_t *s, err_t *e)
+{
+    sqlite3 *db = db_open(s, 0, e);
+    if (!db) return NULL;
+    store_conn_t *c = xcalloc(1, sizeof *c);
+    c->db = db;
+    c->store = s;
+    pthread_mutex_lock(&s->lock);
+    c->next = s->conns;
+    s->conns = c;
+    pthread_mutex_unlock(&s->lock);
+    return c;
+}
+
+static void stmt_free(store_stmt_t *st)
+{
+    sqlite3_finalize(st->st);
+    free(st->sql);
+    free(st);
+}
+
+static void conn_free(store_conn_t *c)
+{
+    for (size_t i = 0; i < c->ncache; i++)
+        stmt_free(c->cache[i]);
+    free(c->cache);
+    sqlite3_close(c->db);
+    free(c);
+}
+
+store_conn_t *store_conn(store_t *s, err_t *e)
+{
+    for (int i = 0; i < TL_SLOTS; i++)
+        if (tl_slots[i].gen == s->gen && tl_slots[i].conn) return tl_slots[i].conn;
+    store_conn_t *c = conn_new(s, e);
+    if (c) { /* an evicted connection stays open in s->conns until store_close */
+        unsigned slot = tl_next++ % TL_SLOTS;
+        tl_slots[slot].gen = s->gen;
+        tl_slots[slot].conn = c;
+    }
+    return c;
+}
+
+int store_exec_script(store_conn_t *c, const char *sql, err_t *e)
+{
+    if (sqlite3_exec(c->db, sql, NULL, NULL, NULL) != SQLITE_OK) return db_fail(c->db, e, "exec");
+    return 0;
+}
+
+int store_begin(store_conn_t *c, err_t *e)
+{
+    return store_exec_script(c, "BEGIN IMMEDIATE", e);
+}
+
+int store_commit(store_conn_t *c, err_t *e)
+{
+    if (store_exec_script(c, "COMMIT", e) < 0) {
+        store_rollback(c);
+        return -1;
+    }
+    return 0;
+}
+
+void store_rollback(store_conn_t *c)
+{
+    if (!sqlite3_get_autocommit(c->db)) sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static store_stmt_t *stmt_get(store_conn_t *c, const char *sql, err_t *e)
+{
+    uint64_t h = sql_hash(sql);
+    for (size_t i = 0; i < c->ncache; i++) {
+        store_stmt_t *st = c->cache[i];
+        if (st->hash == h && !st->in_use && strcmp(st->sql, sql) == 0) {
+            st->in_use = 1;
+            return st;
+        }
+    }
+    char *rewritten = sql_rewrite(sql);
+    sqlite3_stmt *raw = NULL;
+    int rc = sqlite3_prepare_v3(c->db, rewritten, -1, SQLITE_PREPARE_PERSISTENT, &raw, NULL);
+    free(rewritten);
+    if (rc != SQLITE_OK) {
+        db_fail(c->db, e, "prepare");
+        log_kv(LOG_ERROR, "bad SQL", "sql", sql);
+        return NULL;
+    }
+    store_stmt_t *st = xcalloc(1, sizeof *st);
+    st->st = raw;
+    st->conn = c;
+    st->hash = h;
+    st->sql = xstrdup(sql);
+    st->in_use = 1;
+    /* Cache it unless an identical statement is already out (re-entrant use): that
+     * second copy is finalised by store_done. Cache size is bounded by distinct SQL. */
+    int dup = 0;
+    for (size_t i = 0; i < c->ncache; i++)
+        if (c->cache[i]->hash == h && strcmp(c->cache[i]->sql, sql) == 0) dup = 1;
+    if (!dup) {
+        if (c->ncache == c->capcache) {
+            c->capcache = c->capcache ? c->capcache * 2 : 32;
+            c->cache = xrealloc(c->cache, c->capcache * sizeof(store_stmt_t *));
+        }
+        c->cache[c->ncache++] = st;
+        st->cached = 1;
+    }
+    return st;
+}
+
+void store_done(store_stmt_t *st)
+{
+    if (!st) return;
+    if (!st->cached) {
+        stmt_free(st);
+        return;
+    }
+    sqlite3_reset(st->st);
+    sqlite3_clear_bindings(st->st);
+    st->in_use = 0;
+}
+
+static int stmt_bindv(store_stmt_t *st, const char *fmt, va_list ap, err_t *e)
+{
+    int rc = SQLITE_OK;
+    for (int i = 1; fmt && *fmt && rc == SQLITE_OK; fmt++, i++) {
+        switch (*fmt) {
+        case 's': {
+            const char *v = va_arg(ap, const char *);
+            rc = v ? sqlite3_bind_text(st->st, i, v, -1, SQLITE_TRANSIENT)
+                   : sqlite3_bind_null(st->st, i);
+            break;
+        }
+        case 'i':
+            rc = sqlite3_bind_int64(st->st, i, va_arg(ap, int64_t));
+            break;
+        case 'd':
+            rc = sqlite3_bind_int64(st->st, i, va_arg(ap, int));
+            break;
+        case 'b': {
+            const void *p = va_arg(ap, const void *);
+            size_t n = va_arg(ap, size_t);
+            rc = sqlite3_bind_blob64(st->st, i, p, n, SQLITE_TRANSIENT);
+            break;
+        }
+        case 'n':
+            rc = sqlite3_bind_null(st->st, i);
+            break;
+        default:
+            return err_set(e, ERR_INTERNAL, "store: bad bind format '%c'", *fmt);
+        }
+    }
+    if (rc != SQLITE_OK) return db_fail(st->conn->db, e, "bind");
+    return 0;
+}
+
+static store_stmt_t *queryv(store_conn_t *c, err_t *e, const char *sql, const char *fmt, va_list ap)
+{
+    store_stmt_t *st = stmt_get(c, sql, e);
+    if (!st) return NULL;
+    if (stmt_bindv(st, fmt, ap, e) < 0) {
+        store_done(st);
+        return NULL;
+    }
+    return st;
+}
+
+store_stmt_t *store_query(store_conn_t *c, err_t *e, const char *sql, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    store_stmt_t *st = queryv(c, e, sql, fmt, ap);
+    va_end(ap);
+    return st;
+}
+
+int64_t store_exec(store_conn_t *c, err_t *e, const char *sql, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    store_stmt_t *st = queryv(c, e, sql, fmt, ap);
+    va_end(ap);
+    if (!st) return -1;
+    int rc;
+    while ((rc = store_step(st, e)) == 1) {
+    }
+    int64_t changes = rc < 0 ? -1 : sqlite3_changes64(c->db);
+    store_done(st);
+    return changes;
+}
+
+int store_step(store_stmt_t *st, err_t *e)
+{
+    int rc = sqlite3_step(st->st);
+    if (rc == SQLITE_ROW) return 1;
+    if (rc == SQLITE_DONE) return 0;
+    return db_fail(st->conn->db, e, "step");
+}
+
+const char *store_col_text(store_stmt_t *st, int col)
+{
+    return (const char *)sqlite3_column_text(st->st, col);
+}
+
+int64_t store_col_int(store_stmt_t *st, int col)
+{
+    return sqlite3_column_int64(st->st, col);
+}
+
+const void *store_col_blob(store_stmt_t *st, int col, size_t *len)
+{
+    const void *p = sqlite3_column_blob(st->st, col);
+    *len = (size_t)sqlite3_column_bytes(st->st, col);
+    return p;
+}
+
+int store_col_is_null(store_stmt_t *st, int col)
+{
+    return sqlite3_column_type(st->st, col) == SQLITE_NULL;
+}
+
+int store_schema_latest(void)
+{
+    return store_migration_count;
+}
+
+static int user_version(sqlite3 *db)
+{
+    sqlite3_stmt *st;
+    int v = -1;
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int(st, 0);
+        sqlite3_finalize(st);
+    }
+    return v;
+}
+
+int store_schema_version(store_t *s)
+{
+    err_t e;
+    store_conn_t *c = store_conn(s, &e);
+    return c ? user_version(c->db) : -1;
+}
+
+static int migrate(store_t *s, sqlite3 *db, err_t *e)
+{
+    int have = user_version(db);
+    if (have < 0)
+        return err_set(e, ERR_INTERNAL, "%s is not a Parley store: %s", s->path,
+                       sqlite3_errmsg(db));
+    if (have > store_migration_count)
+        return err_set(e, ERR_FAILED_PRECONDITION,
+                       "%s has schema version %d but this parley knows only up to %d: it was "
+                       "written by a newer parley; upgrade the binary (refusing to touch it)",
+                       s->path, have, store_migration_count);
+    for (int i = have; i < store_migration_count; i++) {
+        const store_migration_t *m = &store_migrations[i];
+        char *msg = NULL, setv[64];
+        snprintf(setv, sizeof setv, "PRAGMA user_version=%d", m->version);
+        if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK ||
+            user_version(db) != i /* another process migrated meanwhile */) {
+            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+            sqlite3_free(msg);
+            if (user_version(db) > i) continue;
+            return err_set(e, ERR_INTERNAL, "migration %s: cannot lock the store", m->name);
+        }
+        if (sqlite3_exec(db, m->sql, NULL, NULL, &msg) != SQLITE_OK ||
+            sqlite3_exec(db, setv, NULL, NULL, &msg) != SQLITE_OK ||
+            sqlite3_exec(db, "COMMIT", NULL, NULL, &msg) != SQLITE_OK) {
+            err_set(e, ERR_INTERNAL, "migration %s failed: %s", m->name, msg ? msg : "?");
+            sqlite3_free(msg);
+            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+            return -1;
+        }
+        log_kv(LOG_INFO, "migration applied", "name", m->name);
+    }
+    return 0;
+}
+
+store_t *store_open(const char *data_dir, const store_opts_t *opts, err_t *e)
+{
+    if (!opts->readonly && mkdir(data_dir, 0700) < 0 && errno != EEXIST) {
+        err_set(e, ERR_INTERNAL, "cannot create data dir %s: %s", data_dir, strerror(errno));
+        return NULL;
+    }
+    store_t *s = xcalloc(1, sizeof *s);
+    if ((size_t)snprintf(s->path, sizeof s->path, "%s/parley.db", data_dir) >= sizeof s->path) {
+        free(s);
+        err_set(e, ERR_INVALID_ARGUMENT, "data dir path too long");
+        return NULL;
+    }
+    s->opts = *opts;
+    s->gen = atomic_fetch_add(&store_gen_counter, 1) + 1;
+    pthread_mutex_init(&s->lock, NULL);
+    sqlite3 *db = db_open(s, !opts->readonly, e);
+    if (!db) {
+        store_close(s);
+        return NULL;
+    }
+    int rc = opts->readonly ? 0 : migrate(s, db, e);
+    if (rc == 0 && opts->readonly && user_version(db) > store_migration_count)
+        rc = err_set(e, ERR_FAILED_PRECONDITION, "%s was written by a newer parley", s->path);
+    sqlite3_close(db);
+    if (rc < 0) {
+        store_close(s);
+        return NULL;
+    }
+    return s;
+}
+
+void store_close(store_t *s)
+{
+    if (!s) return;
+    for (store_conn_t *c = s->conns, *n; c; c = n) {
+        n = c->next;
+        conn_free(c);
+    }
+    for (int i = 0; i < TL_SLOTS; i++)
+        if (tl_slots[i].gen == s->gen) tl_slots[i].conn = NULL;
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
