@@ -8,6 +8,10 @@
 #include "base/config.h"
 #include "base/sec.h"
 #include "base/log.h"
+#include "base/nudge.h"
+#include "dispatch/dispatch.h"
+
+#include <curl/curl.h>
 #include "tenant/tenant.h"
 
 #include <errno.h>
@@ -227,8 +231,18 @@ static int cmd_serve(config_t *cfg)
                              .nroutes = nroutes,
                              .authenticate = api_authenticate,
                              .ctx = &ctx};
+    dispatch_opts_t dopts = {.max_inflight = (int)cfg->dispatch_inflight,
+                             .per_target = (int)cfg->dispatch_per_target,
+                             .timeout_ms = (int)cfg->dispatch_timeout_ms,
+                             .retry_base_ms = (int)cfg->dispatch_retry_ms,
+                             .retry_max_ms = (int)cfg->dispatch_retry_max_ms};
+    dispatch_t *dispatcher = dispatch_start(ctx.store, ctx.seal_key, &dopts, &e);
+    if (!dispatcher) goto out;
     http_server_t *srv = http_server_start(&ho, &e);
-    if (!srv) goto out;
+    if (!srv) {
+        dispatch_stop(dispatcher);
+        goto out;
+    }
     char port[16];
     snprintf(port, sizeof port, "%d", http_server_port(srv));
     log_kv(LOG_INFO, "listening", "listen", cfg->listen, "#port", port, "data_dir", cfg->data_dir,
@@ -237,6 +251,7 @@ static int cmd_serve(config_t *cfg)
     sigwait(&stop, &sig);
     log_kv(LOG_INFO, "stopping", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM");
     http_server_stop(srv, (int)cfg->shutdown_grace);
+    dispatch_stop(dispatcher);
     log_kv(LOG_INFO, "stopped");
     e.code = ERR_OK;
 out:
@@ -317,8 +332,8 @@ int main(int argc, char **argv)
     } else if (strcmp(c.cmd, "version") == 0) {
         printf("parley %s\n", PARLEY_VERSION);
         rc = 0;
-    } else if (sec_init() < 0) {
-        fputs("parley: cannot initialise libsodium\n", stderr);
+    } else if (sec_init() < 0 || nudge_init() < 0 || curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
+        fputs("parley: cannot initialise libsodium, eventfd or libcurl\n", stderr);
         rc = 1;
     } else if (load_config(&c, &cfg, &e) < 0) {
         rc = fail(&e);
@@ -333,5 +348,6 @@ int main(int argc, char **argv)
         rc = 2;
     }
     free_cli(&c);
+    curl_global_cleanup();
     return rc;
 }

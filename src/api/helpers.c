@@ -1,6 +1,7 @@
 /* helpers.c: the small steps every Conversation API handler takes (context, body, ids,
  * update masks, replies), so handlers stay a few lines each. */
 #include "api/api.h"
+#include "base/nudge.h"
 
 #include <string.h>
 
@@ -63,6 +64,7 @@ int api_mask(http_req_t *req, const char *const allowed[], convo_mask_t *m)
 
 void api_reply_result(http_req_t *req, int status, json_t *result, const err_t *e)
 {
+    nudge_flush(); /* the domain call committed work for a background worker, if it marked any */
     if (result)
         http_reply_json(req, status, result);
     else

@@ -4,6 +4,7 @@
 #include "api/api.h"
 #include "base/buf.h"
 #include "base/clock.h"
+#include "dispatch/dispatch.h"
 
 void api_healthz(http_req_t *req)
 {
@@ -17,6 +18,7 @@ void api_metrics(http_req_t *req)
     buf_t b;
     buf_init(&b);
     http_metrics_render(&b);
+    dispatch_metrics_render(&b);
     buf_printf(&b,
                "# HELP parley_store_errors_total Store operations that failed.\n"
                "# TYPE parley_store_errors_total counter\n"

@@ -21,6 +21,11 @@ typedef struct {
     double rate_limit;       /* http.rate_limit: requests/s per project, 0 = off */
     int64_t rate_burst;      /* http.rate_burst: bucket size, 0 = one second's worth */
     int64_t token_ttl;       /* auth.token_ttl: OAuth2 token lifetime, seconds */
+    int64_t dispatch_inflight;     /* dispatch.max_inflight: callbacks in flight */
+    int64_t dispatch_per_target;   /* dispatch.per_target: in flight per webhook */
+    int64_t dispatch_timeout_ms;   /* dispatch.timeout_ms: per request */
+    int64_t dispatch_retry_ms;     /* dispatch.retry_base_ms: first retry delay */
+    int64_t dispatch_retry_max_ms; /* dispatch.retry_max_ms */
     char tls_cert[PATH_MAX]; /* tls.cert: PEM file, enables HTTPS with tls.key */
     char tls_key[PATH_MAX];  /* tls.key */
 } config_t;

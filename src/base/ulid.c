@@ -76,6 +76,7 @@ int ulid_valid(const char *s)
 int64_t ulid_time_ms(const char *s)
 {
     uint64_t t = 0;
-    for (int i = 0; i < 10; i++) t = (t << 5) | (uint64_t)(ulid_digit(s[i]) & 31);
+    for (int i = 0; i < 10; i++)
+        t = (t << 5) | (uint64_t)(ulid_digit(s[i]) & 31);
     return (int64_t)t;
 }

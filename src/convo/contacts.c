@@ -5,6 +5,7 @@
  * store (apps, identity owners) and writes inside one transaction, so a failed request
  * leaves nothing behind. */
 #include "convo/contacts.h"
+#include "convo/events.h"
 #include "base/buf.h"
 #include "base/clock.h"
 #include "base/jsonx.h"
@@ -384,6 +385,23 @@ static int insert_contact(const convo_ctx_t *cx, const char *id, const fields_t 
                : 0;
 }
 
+/* Inside the caller's transaction: the contact as it now is, queued to webhooks under
+ * trigger. Returns the contact (new reference) or NULL (NOT_FOUND if it is not there). */
+static json_t *contact_notify(const convo_ctx_t *cx, const char *id, const char *trigger,
+                              const char *key, err_t *e)
+{
+    json_t *c = convo_contact_get(cx, id, e);
+    if (!c) return NULL;
+    json_t *note = json_pack("{s:O}", "contact", c);
+    int rc = convo_event_emit_project(cx, trigger, key, note, e);
+    json_decref(note);
+    if (rc < 0) {
+        json_decref(c);
+        return NULL;
+    }
+    return c;
+}
+
 json_t *convo_contact_create(const convo_ctx_t *cx, json_t *body, err_t *e)
 {
     fields_t f;
@@ -397,9 +415,14 @@ json_t *convo_contact_create(const convo_ctx_t *cx, json_t *body, err_t *e)
         store_rollback(cx->conn);
         goto fail;
     }
-    if (store_commit(cx->conn, e) < 0) goto fail;
+    json_t *c = contact_notify(cx, id, "CONTACT_CREATE", "contact_create_notification", e);
+    if (!c || store_commit(cx->conn, e) < 0) {
+        json_decref(c);
+        store_rollback(cx->conn);
+        goto fail;
+    }
     fields_free(&f);
-    return convo_contact_get(cx, id, e);
+    return c;
 fail:
     fields_free(&f);
     return NULL;
@@ -434,9 +457,14 @@ json_t *convo_contact_update(const convo_ctx_t *cx, const char *id, json_t *body
                    "ssssssssi", id, cx->project_id, f.display_name, f.email, f.external_id,
                    f.language, f.metadata, f.priority, clock_now_ms()) < 0)
         goto rollback;
-    if (store_commit(cx->conn, e) < 0) goto fail;
+    json_t *c = contact_notify(cx, id, "CONTACT_UPDATE", "contact_update_notification", e);
+    if (!c) goto rollback;
+    if (store_commit(cx->conn, e) < 0) {
+        json_decref(c);
+        goto fail;
+    }
     fields_free(&f);
-    return convo_contact_get(cx, id, e);
+    return c;
 rollback:
     store_rollback(cx->conn);
 fail:
@@ -449,10 +477,17 @@ int convo_contact_delete(const convo_ctx_t *cx, const char *id, err_t *e)
     char idbuf[ULID_LEN + 1];
     if (convo_norm_id(id, "contact_id", idbuf, e) < 0) return -1;
     id = idbuf;
-    int64_t n = store_exec(cx->conn, e, "DELETE FROM contacts WHERE id = $1 AND project_id = $2",
-                           "ss", id, cx->project_id);
-    if (n < 0) return -1;
-    if (n == 0) return err_set(e, ERR_NOT_FOUND, "contact %s not found", id);
+    if (store_begin(cx->conn, e) < 0) return -1;
+    json_t *c = contact_notify(cx, id, "CONTACT_DELETE", "contact_delete_notification", e);
+    if (!c ||
+        store_exec(cx->conn, e, "DELETE FROM contacts WHERE id = $1 AND project_id = $2", "ss", id,
+                   cx->project_id) < 0 ||
+        store_commit(cx->conn, e) < 0) {
+        json_decref(c);
+        store_rollback(cx->conn);
+        return -1;
+    }
+    json_decref(c);
     return 0;
 }
 
@@ -566,6 +601,7 @@ static int priority_has(json_t *arr, const char *ch)
 json_t *convo_contact_merge(const convo_ctx_t *cx, const char *destination_id, json_t *body,
                             err_t *e)
 {
+    json_t *deleted = NULL, *merged = NULL; /* for the CONTACT_MERGE callback */
     const char *src_in = NULL, *strategy = NULL;
     char dst[ULID_LEN + 1], src[ULID_LEN + 1];
     if (convo_norm_id(destination_id, "destination_id", dst, e) < 0 ||
@@ -632,38 +668,41 @@ json_t *convo_contact_merge(const convo_ctx_t *cx, const char *destination_id, j
         goto fail;
 
         /* The destination keeps its own values and takes the source's where its own are empty. */
+        // clang-format off
 #define FROM_SOURCE(col) "(SELECT " col " FROM contacts WHERE id = $1)"
-#define FILL(col, empty)                                                                           \
-    col " = CASE WHEN " col " = " empty " THEN " FROM_SOURCE(col) " ELSE " col " END, "
-    if (store_exec(
-            cx->conn, e,
-            "UPDATE contacts SET " FILL("display_name", "''") FILL("email", "''")
-                FILL("external_id", "''") FILL("metadata", "''") FILL(
-                    "language",
-                    "'UNSPECIFIED'") "channel_priority = $3, updated_at = "
-                                     "$4, last_activity = CASE WHEN "
-                                     "last_activity < " FROM_SOURCE(
-                                         "last_"
-                                         "activi"
-                                         "ty") " THEN " FROM_SOURCE("last_activity") " ELSE "
-                                                                                     "last_"
-                                                                                     "activity "
-                                                                                     "END WHERE id "
-                                                                                     "= "
-                                                                                     "$2",
-            "sssi", src, dst, prio, now) < 0)
-        goto fail;
+#define FILL(col, empty) col " = CASE WHEN " col " = " empty " THEN " FROM_SOURCE(col) " ELSE " col " END, "
+    static const char fill_sql[] =
+        "UPDATE contacts SET "
+        FILL("display_name", "''") FILL("email", "''") FILL("external_id", "''")
+        FILL("metadata", "''") FILL("language", "'UNSPECIFIED'")
+        "channel_priority = $3, updated_at = $4, "
+        "last_activity = CASE WHEN last_activity < " FROM_SOURCE("last_activity")
+        " THEN " FROM_SOURCE("last_activity") " ELSE last_activity END "
+        "WHERE id = $2";
 #undef FILL
 #undef FROM_SOURCE
+    // clang-format on
+    if (store_exec(cx->conn, e, fill_sql, "sssi", src, dst, prio, now) < 0) goto fail;
+    deleted = convo_contact_get(cx, src, e);
+    if (!deleted) goto fail;
     if (store_exec(cx->conn, e, "DELETE FROM contacts WHERE id = $1", "s", src) < 0) goto fail;
-    if (store_commit(cx->conn, e) < 0) goto out;
+    merged = convo_contact_get(cx, dst, e);
+    json_t *note =
+        merged ? json_pack("{s:O, s:O}", "preserved_contact", merged, "deleted_contact", deleted)
+               : NULL;
+    rc = note ? convo_event_emit_project(cx, "CONTACT_MERGE", "contact_merge_notification", note, e)
+              : -1;
+    json_decref(note);
+    if (rc < 0 || store_commit(cx->conn, e) < 0) goto fail;
+    json_decref(deleted);
     json_decref(dprio);
     json_decref(sprio);
     free(prio);
-    return convo_contact_get(cx, dst, e);
+    return merged;
 fail:
     store_rollback(cx->conn);
-out:
+    json_decref(deleted);
+    json_decref(merged);
     json_decref(dprio);
     json_decref(sprio);
     free(prio);

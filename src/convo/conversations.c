@@ -3,6 +3,7 @@
  * inside the write transaction and backed by the unique partial index
  * conversations_one_active; a lost race on that index maps to the same error. */
 #include "convo/conversations.h"
+#include "convo/events.h"
 #include "base/clock.h"
 #include "base/jsonx.h"
 #include "base/sec.h"
@@ -109,6 +110,24 @@ static int64_t insert_conversation(const convo_ctx_t *cx, const char *id, const 
                       metadata, metadata_json, correlation_id, clock_now_ms());
 }
 
+/* Inside the caller's transaction: the conversation as it now is, queued to its app's
+ * webhooks under trigger. Returns it (new reference) or NULL. */
+static json_t *conversation_notify(const convo_ctx_t *cx, const char *id, const char *trigger,
+                                   const char *key, err_t *e)
+{
+    json_t *c = convo_conversation_get(cx, id, e);
+    if (!c) return NULL;
+    json_t *note = json_pack("{s:O}", "conversation", c);
+    int rc = convo_event_emit(cx, json_string_value(json_object_get(c, "app_id")), trigger, key,
+                              note, e);
+    json_decref(note);
+    if (rc < 0) {
+        json_decref(c);
+        return NULL;
+    }
+    return c;
+}
+
 json_t *convo_conversation_create(const convo_ctx_t *cx, json_t *body, err_t *e)
 {
     const char *app_id = NULL, *contact_id = NULL, *metadata = "", *corr = "", *channel = "";
@@ -145,9 +164,15 @@ json_t *convo_conversation_create(const convo_ctx_t *cx, json_t *body, err_t *e)
             already_active(app_id, contact_id, existing, e);
         goto rollback;
     }
-    if (store_commit(cx->conn, e) < 0) goto fail;
+    json_t *conv =
+        conversation_notify(cx, id, "CONVERSATION_START", "conversation_start_notification", e);
+    if (!conv) goto rollback;
+    if (store_commit(cx->conn, e) < 0) {
+        json_decref(conv);
+        goto fail;
+    }
     free(mj_text);
-    return convo_conversation_get(cx, id, e);
+    return conv;
 rollback:
     store_rollback(cx->conn);
 fail:
@@ -438,12 +463,22 @@ rollback:
 
 json_t *convo_conversation_stop(const convo_ctx_t *cx, const char *id, err_t *e)
 {
+    if (store_begin(cx->conn, e) < 0) return NULL;
     int64_t n = store_exec(cx->conn, e,
                            "UPDATE conversations SET active = 0, updated_at = $1 WHERE id = $2 "
                            "AND project_id = $3 AND active = 1",
                            "iss", clock_now_ms(), id, cx->project_id);
-    if (n < 0) return NULL;
-    if (n == 1) return json_object();
+    json_t *conv = n == 1 ? conversation_notify(cx, id, "CONVERSATION_STOP",
+                                                "conversation_stop_notification", e)
+                          : NULL;
+    if (!conv || store_commit(cx->conn, e) < 0) {
+        store_rollback(cx->conn);
+        json_decref(conv);
+        if (n != 0) return NULL;
+    } else {
+        json_decref(conv);
+        return json_object();
+    }
     int rc = convo_exists(cx, CONVO_KIND_CONVERSATION, id, e);
     if (rc == 1)
         err_set(e, ERR_FAILED_PRECONDITION, "conversation %s is already stopped (not active)", id);
@@ -456,6 +491,13 @@ json_t *convo_conversation_delete(const convo_ctx_t *cx, const char *id, err_t *
 {
     if (store_begin(cx->conn, e) < 0) return NULL;
     int64_t n;
+    json_t *conv =
+        conversation_notify(cx, id, "CONVERSATION_DELETE", "conversation_delete_notification", e);
+    if (!conv) {
+        store_rollback(cx->conn);
+        return NULL;
+    }
+    json_decref(conv);
     if (store_exec(cx->conn, e,
                    "DELETE FROM messages WHERE conversation_id = $1 AND project_id = $2", "ss", id,
                    cx->project_id) < 0 ||
@@ -624,7 +666,10 @@ int convo_conversation_find_or_start(const convo_ctx_t *cx, const char *app_id,
                                 e) >= 0) {
             memcpy(conv_id_out, id, ULID_LEN + 1);
             *started = 1;
-            return 0;
+            json_t *conv = conversation_notify(cx, id, "CONVERSATION_START",
+                                               "conversation_start_notification", e);
+            json_decref(conv);
+            return conv ? 0 : -1;
         }
         if (e->code != ERR_ALREADY_EXISTS) return -1;
         /* lost a race on conversations_one_active: take the winner's */

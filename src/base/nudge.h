@@ -1,0 +1,17 @@
+/* nudge.h: wake a background worker right after a commit that gave it work. Producers
+ * mark work inside their transaction (nudge_mark: a thread-local flag, so a rollback costs
+ * at most one spurious wake-up) and flush after committing (nudge_flush: one eventfd write);
+ * the worker polls nudge_fd together with its sockets. Without nudges the worker would
+ * still find the work on its periodic poll, only later. */
+#ifndef PARLEY_BASE_NUDGE_H
+#define PARLEY_BASE_NUDGE_H
+
+/* Create the eventfd (once, before threads start). -1 on failure. */
+int nudge_init(void);
+int nudge_fd(void);
+void nudge_mark(void);
+void nudge_flush(void);
+/* Consumer: clear the eventfd's counter after waking. */
+void nudge_drain(void);
+
+#endif

@@ -1,0 +1,111 @@
+/* events.c: callback emission into the outbox (see events.h). */
+#include "convo/events.h"
+#include "base/buf.h"
+#include "base/clock.h"
+#include "base/jsonx.h"
+#include "base/nudge.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Callbacks are retried for a day after they were emitted (issue: "at least 24 hours"). */
+#define EVENT_TTL_MS (25LL * 3600 * 1000)
+
+int convo_event_emit(const convo_ctx_t *cx, const char *app_id, const char *trigger,
+                     const char *payload_key, json_t *payload, err_t *e)
+{
+    /* triggers is a JSON array of enum names: a quoted name cannot match another name. */
+    char pattern[80];
+    snprintf(pattern, sizeof pattern, "%%\"%s\"%%", trigger);
+    store_stmt_t *st = store_query(cx->conn, e,
+                                   "SELECT id FROM webhooks WHERE app_id = $1 AND project_id = $2 "
+                                   "AND target_type = 'HTTP' AND triggers LIKE $3 ORDER BY id",
+                                   "sss", app_id, cx->project_id, pattern);
+    if (!st) return -1;
+    int64_t now = clock_now_ms();
+    char *body = NULL;
+    int rc;
+    while ((rc = store_step(st, e)) == 1) {
+        if (!body) {
+            json_t *env = json_pack("{s:s, s:s, s:o, s:o, s:O}", "app_id", app_id, "project_id",
+                                    cx->project_id, "accepted_time", convo_time_json(now),
+                                    "event_time", convo_time_json(now), payload_key, payload);
+            body = jsonx_dump(env);
+            json_decref(env);
+        }
+        char id[ULID_LEN + 1];
+        ulid_new(id);
+        /* A second statement while st is open: store.h allows distinct SQL. */
+        if (store_exec(
+                cx->conn, e,
+                "INSERT INTO outbox (id, project_id, app_id, kind, target_id, payload, "
+                "due_at, expires_at, created_at) VALUES ($1, $2, $3, 'callback', $4, $5, $6, "
+                "$7, $6)",
+                "sssssii", id, cx->project_id, app_id, store_col_text(st, 0), body, now,
+                now + EVENT_TTL_MS) < 0) {
+            rc = -1;
+            break;
+        }
+    }
+    store_done(st);
+    if (body) nudge_mark();
+    free(body);
+    return rc < 0 ? -1 : 0;
+}
+
+int convo_event_emit_project(const convo_ctx_t *cx, const char *trigger, const char *payload_key,
+                             json_t *payload, err_t *e)
+{
+    store_stmt_t *st = store_query(
+        cx->conn, e, "SELECT DISTINCT app_id FROM webhooks WHERE project_id = $1 ORDER BY app_id",
+        "s", cx->project_id);
+    if (!st) return -1;
+    /* Collect first: emitting runs other statements on this connection. */
+    json_t *apps = json_array();
+    int rc;
+    while ((rc = store_step(st, e)) == 1)
+        json_array_append_new(apps, json_string(store_col_text(st, 0)));
+    store_done(st);
+    size_t i;
+    json_t *a;
+    json_array_foreach(apps, i, a)
+    {
+        if (rc < 0) break;
+        rc = convo_event_emit(cx, json_string_value(a), trigger, payload_key, payload, e);
+    }
+    json_decref(apps);
+    return rc < 0 ? -1 : 0;
+}
+
+int convo_webhook_target(const convo_ctx_t *cx, const char *webhook_id, convo_webhook_target_t *out,
+                         err_t *e)
+{
+    memset(out, 0, sizeof *out);
+    store_stmt_t *st = store_query(cx->conn, e,
+                                   "SELECT target, secret_sealed, client_credentials_sealed FROM "
+                                   "webhooks WHERE id = $1 AND project_id = $2",
+                                   "ss", webhook_id, cx->project_id);
+    if (!st) return -1;
+    int rc = store_step(st, e);
+    if (rc == 1) {
+        out->target = xstrdup(store_col_text(st, 0));
+        json_t *secret =
+            store_col_is_null(st, 1) ? NULL : convo_open_json(cx, store_col_text(st, 1));
+        if (json_is_string(secret) && *json_string_value(secret))
+            out->secret = xstrdup(json_string_value(secret));
+        json_decref(secret);
+        if (!store_col_is_null(st, 2))
+            out->client_credentials = convo_open_json(cx, store_col_text(st, 2));
+    }
+    store_done(st);
+    if (rc == 0) err_set(e, ERR_NOT_FOUND, "webhook %s not found", webhook_id);
+    return rc == 1 ? 0 : -1;
+}
+
+void convo_webhook_target_free(convo_webhook_target_t *t)
+{
+    free(t->target);
+    free(t->secret);
+    json_decref(t->client_credentials);
+    memset(t, 0, sizeof *t);
+}
