@@ -235,7 +235,13 @@ static int cmd_serve(config_t *cfg)
                              .per_target = (int)cfg->dispatch_per_target,
                              .timeout_ms = (int)cfg->dispatch_timeout_ms,
                              .retry_base_ms = (int)cfg->dispatch_retry_ms,
-                             .retry_max_ms = (int)cfg->dispatch_retry_max_ms};
+                             .retry_max_ms = (int)cfg->dispatch_retry_max_ms,
+                             .base_url = {[CONVO_WHATSAPP] = cfg->whatsapp_url,
+                                          [CONVO_MESSENGER] = cfg->messenger_url,
+                                          [CONVO_INSTAGRAM] = cfg->instagram_url,
+                                          [CONVO_VIBERBM] = cfg->viber_url,
+                                          [CONVO_TELEGRAM] = cfg->telegram_url,
+                                          [CONVO_RCS] = cfg->rcs_url}};
     dispatch_t *dispatcher = dispatch_start(ctx.store, ctx.seal_key, &dopts, &e);
     if (!dispatcher) goto out;
     http_server_t *srv = http_server_start(&ho, &e);

@@ -65,6 +65,7 @@ API_ROUTES(contacts);
 API_ROUTES(conversations);
 API_ROUTES(messages);
 API_ROUTES(webhooks);
+API_ROUTES(inbound);
 
 /* Handlers, one group per file. */
 void api_healthz(http_req_t *req);

@@ -52,6 +52,13 @@ static const cfg_desc_t cfg_table[] = {
         "first callback retry delay, ms (doubles per attempt, with jitter)"),
     INT("dispatch.retry_max_ms", dispatch_retry_max_ms, "3600000", 10, 86400000,
         "longest callback retry delay, ms"),
+    STR("channels.whatsapp_url", whatsapp_url, "",
+        "WhatsApp Cloud API base (default: the real host)"),
+    STR("channels.messenger_url", messenger_url, "", "Messenger Platform API base"),
+    STR("channels.instagram_url", instagram_url, "", "Instagram Messaging API base"),
+    STR("channels.viber_url", viber_url, "", "Viber REST API base"),
+    STR("channels.telegram_url", telegram_url, "", "Telegram Bot API base"),
+    STR("channels.rcs_url", rcs_url, "", "Google RBM API base"),
     STR("tls.cert", tls_cert, "", "PEM certificate: enables HTTPS together with tls.key"),
     STR("tls.key", tls_key, "", "PEM private key"),
 };

@@ -26,6 +26,12 @@ typedef struct {
     int64_t dispatch_timeout_ms;   /* dispatch.timeout_ms: per request */
     int64_t dispatch_retry_ms;     /* dispatch.retry_base_ms: first retry delay */
     int64_t dispatch_retry_max_ms; /* dispatch.retry_max_ms */
+    char whatsapp_url[256];  /* channels.whatsapp_url: provider API base (tests: a fake) */
+    char messenger_url[256]; /* channels.messenger_url */
+    char instagram_url[256]; /* channels.instagram_url */
+    char viber_url[256];     /* channels.viber_url */
+    char telegram_url[256];  /* channels.telegram_url */
+    char rcs_url[256];       /* channels.rcs_url */
     char tls_cert[PATH_MAX]; /* tls.cert: PEM file, enables HTTPS with tls.key */
     char tls_key[PATH_MAX];  /* tls.key */
 } config_t;

@@ -7,7 +7,9 @@
 #include "convo/apps.h"
 #include "base/buf.h"
 #include "base/clock.h"
+#include "base/utf8.h"
 #include "base/jsonx.h"
+#include "base/nudge.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,15 +118,6 @@ static int enum_index(const char *const values[], const char *s)
     for (int i = 0; s && values[i]; i++)
         if (strcmp(values[i], s) == 0) return i;
     return 0;
-}
-
-/* Characters (code points) of a valid UTF-8 string, as jansson guarantees. */
-static size_t utf8_chars(const char *s)
-{
-    size_t n = 0;
-    for (; *s; s++)
-        if (((unsigned char)*s & 0xC0) != 0x80) n++;
-    return n;
 }
 
 /* A secret sent back exactly as Parley masked it means "keep the stored one". */
@@ -245,7 +238,7 @@ static int parse_cred(json_t *c, size_t i, cred_in_t *ci, json_t *old_creds, err
                 return err_set(e, ERR_INVALID_ARGUMENT, "missing required field %s", f);
             continue;
         }
-        if (utf8_chars(v) > fs->max_len)
+        if (utf8_len(v) > fs->max_len)
             return err_set(e, ERR_INVALID_ARGUMENT, "field %s is longer than %zu characters", f,
                            fs->max_len);
         json_object_set_new(ci->cred, fs->name, json_string(v));
@@ -256,7 +249,7 @@ static int parse_cred(json_t *c, size_t i, cred_in_t *ci, json_t *old_creds, err
     got = jsonx_str(c, "callback_secret", f, &cb, e);
     if (got < 0) return -1;
     if (got && *cb) {
-        if (utf8_chars(cb) > APP_SECRET_MAX)
+        if (utf8_len(cb) > APP_SECRET_MAX)
             return err_set(e, ERR_INVALID_ARGUMENT, "field %s is longer than %d characters", f,
                            APP_SECRET_MAX);
         ci->callback_secret = xstrdup(cb);
@@ -340,7 +333,7 @@ static int parse_callback_settings(const convo_ctx_t *cx, json_t *body, json_t *
     const char *secret = NULL;
     const char *f = "callback_settings.secret_for_overridden_callback_urls";
     if (o && jsonx_str(o, "secret_for_overridden_callback_urls", f, &secret, e) < 0) return -1;
-    if (secret && utf8_chars(secret) > APP_SECRET_MAX)
+    if (secret && utf8_len(secret) > APP_SECRET_MAX)
         return err_set(e, ERR_INVALID_ARGUMENT, "field %s is longer than %d characters", f,
                        APP_SECRET_MAX);
     if (!o) return clear_setting(settings, key);
@@ -410,7 +403,7 @@ static int apply_body(const convo_ctx_t *cx, app_state_t *st, json_t *body, cons
         if (jsonx_require(jsonx_str(body, "display_name", "display_name", &s, e), "display_name",
                           e) < 0)
             return -1;
-        size_t n = utf8_chars(s);
+        size_t n = utf8_len(s);
         if (n < 1 || n > APP_NAME_MAX)
             return err_set(e, ERR_INVALID_ARGUMENT,
                            "field display_name must be 1 to %d characters, got %zu", APP_NAME_MAX,
@@ -768,6 +761,45 @@ static int insert_creds(const convo_ctx_t *cx, const char *app_id, const app_sta
     return 0;
 }
 
+/* A credential that is new or changed is PENDING until the provider confirms it: queue a
+ * 'check' job for each (the dispatcher runs the channel adapter's check and records
+ * ACTIVE or FAILING). SMS credentials are confirmed by the SMPP bind instead. */
+static int queue_checks(const convo_ctx_t *cx, const char *app_id, int64_t now, err_t *e)
+{
+    store_stmt_t *st = store_query(cx->conn, e,
+                                   "SELECT channel, ordinal FROM app_credentials WHERE app_id = $1 "
+                                   "AND state_status = 'PENDING' AND channel <> 'SMS'",
+                                   "s", app_id);
+    if (!st) return -1;
+    json_t *todo = json_array();
+    int rc;
+    while ((rc = store_step(st, e)) == 1)
+        json_array_append_new(todo, json_pack("{s:s, s:I}", "channel", store_col_text(st, 0),
+                                              "ordinal", (json_int_t)store_col_int(st, 1)));
+    store_done(st);
+    size_t i;
+    json_t *t = NULL;
+    json_array_foreach(todo, i, t)
+    {
+        if (rc < 0) break;
+        char id[ULID_LEN + 1];
+        char *payload = jsonx_dump(t);
+        ulid_new(id);
+        rc = store_exec(cx->conn, e,
+                        "INSERT INTO outbox (id, project_id, app_id, kind, target_id, payload, "
+                        "due_at, expires_at, created_at) VALUES ($1, $2, $3, 'check', $3, $4, $5, "
+                        "$6, $5)",
+                        "ssssii", id, cx->project_id, app_id, payload, now,
+                        now + 24LL * 3600 * 1000) < 0
+                 ? -1
+                 : 0;
+        free(payload);
+    }
+    if (rc >= 0 && json_array_size(todo)) nudge_mark();
+    json_decref(todo);
+    return rc < 0 ? -1 : 0;
+}
+
 static int write_app(const convo_ctx_t *cx, const char *app_id, const app_state_t *st, int creating,
                      json_t *old_creds, err_t *e)
 {
@@ -801,7 +833,8 @@ static int write_app(const convo_ctx_t *cx, const char *app_id, const app_state_
     if (!creating &&
         store_exec(cx->conn, e, "DELETE FROM app_credentials WHERE app_id = $1", "s", app_id) < 0)
         return -1;
-    return insert_creds(cx, app_id, st, old_creds, now, e);
+    if (insert_creds(cx, app_id, st, old_creds, now, e) < 0) return -1;
+    return queue_checks(cx, app_id, now, e);
 }
 
 json_t *convo_app_create(const convo_ctx_t *cx, json_t *body, err_t *e)
@@ -891,7 +924,7 @@ int convo_app_set_credential_state(const convo_ctx_t *cx, const char *app_id, co
         return -1;
     }
     if (!description) description = "";
-    if (utf8_chars(description) > APP_STATE_DESC_MAX)
+    if (utf8_len(description) > APP_STATE_DESC_MAX)
         return err_set(e, ERR_INVALID_ARGUMENT, "state.description is longer than %d characters",
                        APP_STATE_DESC_MAX);
     int64_t n = store_exec(

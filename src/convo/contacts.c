@@ -8,6 +8,7 @@
 #include "convo/events.h"
 #include "base/buf.h"
 #include "base/clock.h"
+#include "base/utf8.h"
 #include "base/jsonx.h"
 #include "base/sec.h"
 
@@ -52,15 +53,6 @@ static void fields_free(fields_t *f)
     free(f->ids);
 }
 
-/* Characters (code points) of a UTF-8 string; jansson guarantees valid UTF-8. */
-static size_t utf8_chars(const char *s)
-{
-    size_t n = 0;
-    for (; *s; s++)
-        if (((unsigned char)*s & 0xC0) != 0x80) n++;
-    return n;
-}
-
 /* Optional string capped at max characters: 0 absent (or null), 1 ok, -1 error. */
 static int text_field(json_t *obj, const char *key, const char *name, size_t max, const char **out,
                       err_t *e)
@@ -68,7 +60,7 @@ static int text_field(json_t *obj, const char *key, const char *name, size_t max
     const char *s = NULL;
     int got = jsonx_str(obj, key, name, &s, e);
     if (got <= 0) return got;
-    size_t n = utf8_chars(s);
+    size_t n = utf8_len(s);
     if (n > max)
         return err_set(e, ERR_INVALID_ARGUMENT, "field %s must be at most %zu characters, got %zu",
                        name, max, n);
@@ -803,8 +795,8 @@ json_t *convo_contact_identity_conflicts(const convo_ctx_t *cx, const char *page
 /* ---- for the messaging pipeline ---- */
 
 int convo_contact_resolve(const convo_ctx_t *cx, convo_channel_t ch, const char *app_id,
-                          const char *identity, int create, char contact_id[ULID_LEN + 1],
-                          int *created, err_t *e)
+                          const char *identity, const char *display_name, int create,
+                          char contact_id[ULID_LEN + 1], int *created, err_t *e)
 {
     if (created) *created = 0;
     if ((int)ch < 0 || ch >= CONVO_CHANNEL_COUNT)
@@ -812,7 +804,7 @@ int convo_contact_resolve(const convo_ctx_t *cx, convo_channel_t ch, const char 
     if (!identity || !*identity)
         return err_set(e, ERR_INVALID_ARGUMENT, "%s identity must not be empty",
                        convo_channel_names[ch]);
-    if (utf8_chars(identity) > CONVO_CONTACT_TEXT_MAX)
+    if (utf8_len(identity) > CONVO_CONTACT_TEXT_MAX)
         return err_set(e, ERR_INVALID_ARGUMENT, "%s identity must be at most %d characters",
                        convo_channel_names[ch], CONVO_CONTACT_TEXT_MAX);
     const char *app = "";
@@ -837,12 +829,15 @@ int convo_contact_resolve(const convo_ctx_t *cx, convo_channel_t ch, const char 
         if (rc == 0) return err_set(e, ERR_NOT_FOUND, "app %s not found", app);
     }
     ident_t id = {.ch = ch, .app_id = app, .identity = identity};
-    fields_t f = {.language = "UNSPECIFIED"};
+    fields_t f = {.language = "UNSPECIFIED", .display_name = display_name};
     char newid[ULID_LEN + 1];
     ulid_new(newid);
     if (insert_contact(cx, newid, &f, clock_now_ms(), e) < 0 ||
         insert_identities(cx, newid, &id, 1, e) < 0)
         return -1;
+    json_t *c = contact_notify(cx, newid, "CONTACT_CREATE", "contact_create_notification", e);
+    if (!c) return -1;
+    json_decref(c);
     memcpy(contact_id, newid, ULID_LEN + 1);
     if (created) *created = 1;
     return 0;

@@ -55,13 +55,14 @@ json_t *convo_contact_identity_conflicts(const convo_ctx_t *cx, const char *page
 
 /* For the messaging pipeline: the contact owning (ch, app_id if ch is app-scoped,
  * identity). If none and create != 0, creates a contact with that one identity (language
- * UNSPECIFIED, no display name) and sets *created = 1 (created may be NULL). Runs inside
+ * UNSPECIFIED, display_name or none), queues CONTACT_CREATE, and sets *created = 1
+ * (created may be NULL). Runs inside
  * the caller's transaction (it never begins or commits one); NOT_FOUND when absent and
  * create == 0; INVALID_ARGUMENT for an empty or overlong identity or a missing app_id on
  * an app-scoped channel; NOT_FOUND when that app is not in the project. */
 int convo_contact_resolve(const convo_ctx_t *cx, convo_channel_t ch, const char *app_id,
-                          const char *identity, int create, char contact_id[ULID_LEN + 1],
-                          int *created, err_t *e);
+                          const char *identity, const char *display_name, int create,
+                          char contact_id[ULID_LEN + 1], int *created, err_t *e);
 /* Set the contact's last_activity to ms. NOT_FOUND when the contact is not in the project. */
 int convo_contact_touch(const convo_ctx_t *cx, const char *id, int64_t ms, err_t *e);
 

@@ -14,6 +14,12 @@
 int convo_event_emit(const convo_ctx_t *cx, const char *app_id, const char *trigger,
                      const char *payload_key, json_t *payload, err_t *e)
 {
+    return convo_event_emit_ex(cx, app_id, trigger, payload_key, payload, NULL, e);
+}
+
+int convo_event_emit_ex(const convo_ctx_t *cx, const char *app_id, const char *trigger,
+                        const char *payload_key, json_t *payload, json_t *extra, err_t *e)
+{
     /* triggers is a JSON array of enum names: a quoted name cannot match another name. */
     char pattern[80];
     snprintf(pattern, sizeof pattern, "%%\"%s\"%%", trigger);
@@ -30,6 +36,7 @@ int convo_event_emit(const convo_ctx_t *cx, const char *app_id, const char *trig
             json_t *env = json_pack("{s:s, s:s, s:o, s:o, s:O}", "app_id", app_id, "project_id",
                                     cx->project_id, "accepted_time", convo_time_json(now),
                                     "event_time", convo_time_json(now), payload_key, payload);
+            if (extra) json_object_update(env, extra);
             body = jsonx_dump(env);
             json_decref(env);
         }
@@ -75,6 +82,80 @@ int convo_event_emit_project(const convo_ctx_t *cx, const char *trigger, const c
     }
     json_decref(apps);
     return rc < 0 ? -1 : 0;
+}
+
+/* Envelope extras for a message callback (new reference). */
+static json_t *message_extra(const convo_ctx_t *cx, json_t *m, err_t *e)
+{
+    json_t *extra = json_pack("{s:s}", "message_metadata",
+                              json_string_value(json_object_get(m, "metadata")) ?: "");
+    const char *conv = json_string_value(json_object_get(m, "conversation_id"));
+    if (!conv) return extra;
+    store_stmt_t *st = store_query(cx->conn, e,
+                                   "SELECT a.report_view, c.metadata_json, c.correlation_id FROM "
+                                   "conversations c JOIN apps a ON a.id = c.app_id WHERE c.id = $1",
+                                   "s", conv);
+    if (!st) {
+        json_decref(extra);
+        return NULL;
+    }
+    if (store_step(st, e) == 1) {
+        const char *view = store_col_text(st, 0), *md = store_col_text(st, 1),
+                   *corr = store_col_text(st, 2);
+        if (view && strcmp(view, "FULL") == 0 && md) {
+            json_t *v = json_loads(md, 0, NULL);
+            if (v) json_object_set_new(extra, "conversation_metadata", v);
+        }
+        if (corr && *corr) json_object_set_new(extra, "correlation_id", json_string(corr));
+    }
+    store_done(st);
+    return extra;
+}
+
+static int message_emit(const convo_ctx_t *cx, const char *app_id, json_t *m, const char *trigger,
+                        const char *key, json_t *payload, err_t *e)
+{
+    json_t *extra = message_extra(cx, m, e);
+    int rc = extra ? convo_event_emit_ex(cx, app_id, trigger, key, payload, extra, e) : -1;
+    json_decref(extra);
+    json_decref(payload);
+    return rc;
+}
+
+/* The fields every message notification repeats. */
+static json_t *message_core(json_t *m)
+{
+    json_t *p = json_object();
+    static const char *const keys[] = {"conversation_id", "channel_identity", "contact_id",
+                                       "metadata",        "processing_mode",  NULL};
+    json_object_set(p, "message_id", json_object_get(m, "id"));
+    for (int i = 0; keys[i]; i++)
+        if (json_object_get(m, keys[i])) json_object_set(p, keys[i], json_object_get(m, keys[i]));
+    return p;
+}
+
+int convo_event_delivery(const convo_ctx_t *cx, const char *app_id, json_t *m, const char *status,
+                         const char *reason_code, const char *description, err_t *e)
+{
+    json_t *p = message_core(m);
+    json_object_set_new(p, "status", json_string(status));
+    if (reason_code && *reason_code)
+        json_object_set_new(p, "reason",
+                            json_pack("{s:s, s:s}", "code", reason_code, "description",
+                                      description ? description : ""));
+    return message_emit(cx, app_id, m, "MESSAGE_DELIVERY", "message_delivery_report", p, e);
+}
+
+int convo_event_submit(const convo_ctx_t *cx, const char *app_id, json_t *m, err_t *e)
+{
+    json_t *p = message_core(m);
+    json_object_set(p, "submitted_message", json_object_get(m, "app_message"));
+    return message_emit(cx, app_id, m, "MESSAGE_SUBMIT", "message_submit_notification", p, e);
+}
+
+int convo_event_inbound(const convo_ctx_t *cx, const char *app_id, json_t *m, err_t *e)
+{
+    return message_emit(cx, app_id, m, "MESSAGE_INBOUND", "message", json_incref(m), e);
 }
 
 int convo_webhook_target(const convo_ctx_t *cx, const char *webhook_id, convo_webhook_target_t *out,

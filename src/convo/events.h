@@ -14,9 +14,25 @@
  * the caller's write transaction. DISMISS webhooks get nothing. */
 int convo_event_emit(const convo_ctx_t *cx, const char *app_id, const char *trigger,
                      const char *payload_key, json_t *payload, err_t *e);
+/* The same with extra envelope fields (borrowed object, may be NULL), e.g.
+ * {"message_metadata": "...", "correlation_id": "...", "conversation_metadata": {...}}. */
+int convo_event_emit_ex(const convo_ctx_t *cx, const char *app_id, const char *trigger,
+                        const char *payload_key, json_t *payload, json_t *extra, err_t *e);
 /* The same for every app of the project (contact events are project-wide in Parley). */
 int convo_event_emit_project(const convo_ctx_t *cx, const char *trigger, const char *payload_key,
                              json_t *payload, err_t *e);
+
+/* Message callbacks for a stored message (its ConversationMessage JSON, borrowed), with
+ * message_metadata and correlation_id in the envelope (app_id: the message's app), and the conversation's metadata as
+ * conversation_metadata when the app's conversation_metadata_report_view is FULL.
+ *   MESSAGE_DELIVERY  message_delivery_report {message_id, conversation_id, status,
+ *                     channel_identity, contact_id, reason?, metadata, processing_mode}
+ *   MESSAGE_SUBMIT    message_submit_notification {..., submitted_message}
+ *   MESSAGE_INBOUND   message {the ConversationMessage} */
+int convo_event_delivery(const convo_ctx_t *cx, const char *app_id, json_t *message, const char *status,
+                         const char *reason_code, const char *description, err_t *e);
+int convo_event_submit(const convo_ctx_t *cx, const char *app_id, json_t *message, err_t *e);
+int convo_event_inbound(const convo_ctx_t *cx, const char *app_id, json_t *message, err_t *e);
 
 /* A webhook as the dispatcher needs it: target and secrets unsealed. NULL if gone. */
 typedef struct {

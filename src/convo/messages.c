@@ -755,6 +755,44 @@ static json_t *message_json(store_stmt_t *st, int with_metadata)
     return m;
 }
 
+static int status_rank(const char *s)
+{
+    static const char *const order[] = {
+        "", "QUEUED", "SWITCHING_CHANNEL", "QUEUED_ON_CHANNEL", "DELIVERED", "READ", NULL};
+    if (strcmp(s, "FAILED") == 0) return 100;
+    for (int i = 0; order[i]; i++)
+        if (strcmp(s, order[i]) == 0) return i;
+    return 0;
+}
+
+int convo_message_set_status(const convo_ctx_t *cx, const char *id, const char *status,
+                             const char *reason, const char *channel, const char *identity,
+                             const char *identity_app_id, err_t *e)
+{
+    store_stmt_t *st =
+        store_query(cx->conn, e, "SELECT status FROM messages WHERE id = $1 AND project_id = $2",
+                    "ss", id, cx->project_id);
+    if (!st) return -1;
+    int rc = store_step(st, e);
+    int have = rc == 1 ? status_rank(text_or(st, 0, "")) : 0;
+    store_done(st);
+    if (rc <= 0) return rc < 0 ? -1 : err_set(e, ERR_NOT_FOUND, "message %s not found", id);
+    int want = status_rank(status);
+    /* A new channel attempt (SWITCHING_CHANNEL, QUEUED_ON_CHANNEL on the next channel) may
+     * follow anything but a final state; final states never move. */
+    if (have >= 100 || have == status_rank("READ") ||
+        (want <= have && !(want == status_rank("QUEUED_ON_CHANNEL") && channel)))
+        return 0;
+    return store_exec(cx->conn, e,
+                      "UPDATE messages SET status = $1, status_time = $2, status_reason = $3, "
+                      "channel = COALESCE($4, channel), identity = COALESCE($5, identity), "
+                      "identity_app_id = COALESCE($6, identity_app_id) WHERE id = $7",
+                      "sisssss", status, clock_now_ms(), reason, channel, identity, identity_app_id,
+                      id) < 0
+               ? -1
+               : 1;
+}
+
 int convo_message_insert(const convo_ctx_t *cx, const convo_message_row_t *m,
                          char id_out[ULID_LEN + 1], err_t *e)
 {

@@ -47,6 +47,13 @@ int convo_message_check_contact(json_t *contact_message, const char *field, err_
  * the conversation's last_received forward (TO_APP) and touches its updated_at. */
 int convo_message_insert(const convo_ctx_t *cx, const convo_message_row_t *m,
                          char id_out[ULID_LEN + 1], err_t *e);
+/* Record a delivery status (QUEUED, QUEUED_ON_CHANNEL, SWITCHING_CHANNEL, DELIVERED, READ,
+ * FAILED) with an optional reason text. Statuses never go backwards: a report that arrives
+ * late (DELIVERED after READ, anything after FAILED) changes nothing and answers 0;
+ * 1 when the status changed. channel/identity (NULL = keep) record the channel used. */
+int convo_message_set_status(const convo_ctx_t *cx, const char *id, const char *status,
+                             const char *reason, const char *channel, const char *identity,
+                             const char *identity_app_id, err_t *e);
 /* A stored message as ConversationMessage, or NULL with NOT_FOUND. */
 json_t *convo_message_get(const convo_ctx_t *cx, const char *id, err_t *e);
 /* The conversation's latest message (by accept_time, then id): 1 with *out set, 0 when

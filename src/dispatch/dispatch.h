@@ -1,5 +1,7 @@
 /* dispatch.h: the delivery worker. One thread runs a libcurl multi loop over the outbox:
- * it claims due rows with a lease, POSTs each callback to its webhook (signed as the Sinch
+ * it claims due rows with a lease and runs them by kind: 'deliver' sends a message through
+ * its channel adapter, falling back to the next channel on a permanent failure (see
+ * deliver.c); 'callback' POSTs each callback to its webhook (signed as the Sinch
  * SDK's validateWebhookSignature expects; with an OAuth2 bearer token for webhooks with
  * client_credentials), deletes the row on a 2xx and otherwise schedules a retry with
  * exponential backoff and jitter until the row expires (25 h after it was written).
@@ -14,17 +16,20 @@
 
 #include "base/buf.h"
 #include "base/err.h"
+#include "convo/convo.h"
 #include "store/store.h"
 
 #include <stdint.h>
 
 typedef struct {
-    int max_inflight;   /* requests in flight in all (default 64) */
-    int per_target;     /* per webhook (default 4) */
-    int timeout_ms;     /* per request (default 10000) */
-    int retry_base_ms;  /* first retry delay (default 1000); doubles each attempt */
-    int retry_max_ms;   /* cap on the delay (default 3600000) */
-    int poll_ms;        /* how often to look for due rows without a nudge (default 200) */
+    int max_inflight;  /* requests in flight in all (default 64) */
+    int per_target;    /* per webhook (default 4) */
+    int timeout_ms;    /* per request (default 10000) */
+    int retry_base_ms; /* first retry delay (default 1000); doubles each attempt */
+    int retry_max_ms;  /* cap on the delay (default 3600000) */
+    int poll_ms;       /* how often to look for due rows without a nudge (default 200) */
+    /* Provider API base per channel (NULL = the adapter's default, the real host). */
+    const char *base_url[CONVO_CHANNEL_COUNT];
 } dispatch_opts_t;
 
 typedef struct dispatch dispatch_t;

@@ -2,7 +2,7 @@
 // gives tests an HTTP helper, an official Sinch SDK client, and a stop() that fails the
 // test if the server exits uncleanly or printed a sanitizer report.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SinchClient } from '@sinch/sdk-core';
@@ -34,6 +34,7 @@ export function tempDir(prefix = 'parley-e2e-') {
 // Start a server. Options: dataDir (reused if given), env, args (extra flags).
 export async function startParley({ dataDir, env = {}, args = [], keepDir = false } = {}) {
   const dir = dataDir || tempDir();
+  const fresh = !existsSync(join(dir, 'parley.db'));
   const proc = spawn(PARLEY_BIN, ['serve', '--listen', '127.0.0.1:0', '--data-dir', dir, ...args], {
     env: { ...process.env, PARLEY_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -54,6 +55,8 @@ export async function startParley({ dataDir, env = {}, args = [], keepDir = fals
     check();
   });
   const url = `http://127.0.0.1:${port}`;
+  // A fresh data dir prints its init JSON on stdout; it may arrive after the log line.
+  for (let i = 0; fresh && !stdout.includes('\n') && i < 200; i++) await new Promise((r) => setTimeout(r, 10));
   const firstLine = stdout.split('\n')[0];
   const init = firstLine ? JSON.parse(firstLine) : null;
   const parley = {

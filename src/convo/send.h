@@ -1,0 +1,23 @@
+/* send.h: accepting outbound messages (POST messages:send) and showing what each channel
+ * would receive (POST messages:transcode). Sending resolves the recipient (creating a
+ * contact for unknown identities, as Sinch does), picks the ordered list of channels to
+ * try, and stores the message and its delivery job in one transaction: once the caller
+ * has {message_id, accepted_time}, the message survives any crash. Delivery itself is the
+ * dispatcher's (src/dispatch/deliver.c). */
+#ifndef PARLEY_CONVO_SEND_H
+#define PARLEY_CONVO_SEND_H
+
+#include "convo/convo.h"
+
+/* Default time a message may take to be delivered before it fails (MESSAGE_EXPIRED). */
+#define CONVO_SEND_TTL_DEFAULT_S (24 * 3600)
+
+/* SendMessageRequest -> {message_id, accepted_time}. */
+json_t *convo_send(const convo_ctx_t *cx, json_t *body, err_t *e);
+/* TranscodeMessageRequest {app_id, app_message, channels} -> {transcoded_message: {CH: text}}. */
+json_t *convo_transcode(const convo_ctx_t *cx, json_t *body, err_t *e);
+/* The channel message an adapter (or, for SMS, the text renderer) makes of app_message:
+ * new reference, or NULL with INVALID_ARGUMENT naming the channel and the reason. */
+json_t *convo_transcode_one(convo_channel_t ch, json_t *app_message, err_t *e);
+
+#endif

@@ -1,0 +1,244 @@
+/* deliver.c: the 'deliver' job kind: one accepted message on its way to the contact.
+ * The job's payload is {"channels":[{channel, identity, app_id}], "index": i,
+ * "channel_properties": {...}, "await_dr": bool}. Each claim tries channels[index]
+ * through its adapter:
+ *   provider accepts   -> QUEUED_ON_CHANNEL, MESSAGE_SUBMIT + MESSAGE_DELIVERY callbacks,
+ *                         provider id recorded for receipts; the job ends, or, when the app
+ *                         asks for delivery-report-based fallback, waits for a receipt
+ *   transient failure  -> retried with backoff on the same channel until the message's TTL
+ *   permanent failure  -> SWITCHING_CHANNEL report and the next channel at once, or FAILED
+ *                         (with the provider's reason) when none is left. */
+#define _GNU_SOURCE
+#include "dispatch/dispatch_internal.h"
+#include "base/clock.h"
+#include "base/jsonx.h"
+#include "base/log.h"
+#include "convo/apps.h"
+#include "convo/messages.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static json_t *current(job_t *j)
+{
+    return json_array_get(json_object_get(j->state, "channels"),
+                          (size_t)json_integer_value(json_object_get(j->state, "index")));
+}
+
+/* Reload the message as it is now (status and channel changed). */
+static json_t *message_now(convo_ctx_t *cx, job_t *j)
+{
+    err_t e;
+    json_t *m = convo_message_get(cx, j->target_id, &e);
+    if (m) {
+        json_decref(j->message);
+        j->message = m;
+    }
+    return j->message;
+}
+
+/* The channel failed for good: next channel, or the message fails. */
+static void fall_back(dispatch_t *d, job_t *j, const char *code, const char *description)
+{
+    err_t e;
+    convo_ctx_t cx = dispatch_cx(d, j);
+    if (!cx.conn) return;
+    json_t *chans = json_object_get(j->state, "channels");
+    json_int_t next = json_integer_value(json_object_get(j->state, "index")) + 1;
+    log_kv(LOG_INFO, "message channel failed", "message_id", j->target_id, "reason", code, "detail",
+           description);
+    if (store_begin(cx.conn, &e) < 0) return;
+    int rc;
+    if ((size_t)next < json_array_size(chans)) {
+        rc = convo_message_set_status(&cx, j->target_id, "SWITCHING_CHANNEL", code, NULL, NULL,
+                                      NULL, &e);
+        if (rc >= 0 && message_now(&cx, j))
+            rc = convo_event_delivery(&cx, j->app_id, j->message, "SWITCHING_CHANNEL", code,
+                                      description, &e);
+        json_object_set_new(j->state, "index", json_integer(next));
+        json_object_set_new(j->state, "await_dr", json_false());
+        if (rc >= 0) {
+            char *text = jsonx_dump(j->state);
+            rc = store_exec(cx.conn, &e,
+                            "UPDATE outbox SET payload = $1, due_at = $2, lease_until = 0, "
+                            "attempts = 0 WHERE id = $3",
+                            "sis", text, clock_now_ms(), j->id) < 0
+                     ? -1
+                     : 0;
+            free(text);
+        }
+    } else {
+        atomic_fetch_add(&dispatch_m_send_failed, 1);
+        rc = convo_message_set_status(&cx, j->target_id, "FAILED", code, NULL, NULL, NULL, &e);
+        if (rc >= 0 && message_now(&cx, j))
+            rc = convo_event_delivery(&cx, j->app_id, j->message, "FAILED", code, description, &e);
+        if (rc >= 0)
+            rc = store_exec(cx.conn, &e, "DELETE FROM outbox WHERE id = $1", "s", j->id) < 0 ? -1
+                                                                                             : 0;
+    }
+    if (rc < 0 || store_commit(cx.conn, &e) < 0) {
+        store_rollback(cx.conn);
+        log_kv(LOG_ERROR, "message fallback not recorded; will retry", "message_id", j->target_id,
+               "error", e.message);
+    }
+}
+
+static void sent(dispatch_t *d, job_t *j, const channel_result_t *r)
+{
+    err_t e;
+    convo_ctx_t cx = dispatch_cx(d, j);
+    if (!cx.conn) return;
+    json_t *to = current(j);
+    const char *ch = json_string_value(json_object_get(to, "channel"));
+    json_t *fb = json_object_get(j->app, "delivery_report_based_fallback");
+    int more = (size_t)json_integer_value(json_object_get(j->state, "index")) + 1 <
+               json_array_size(json_object_get(j->state, "channels"));
+    int await_dr = more && json_is_true(json_object_get(fb, "enabled"));
+    atomic_fetch_add(&dispatch_m_sent, 1);
+    if (store_begin(cx.conn, &e) < 0) return;
+    int rc = convo_message_set_status(&cx, j->target_id, "QUEUED_ON_CHANNEL", NULL, ch,
+                                      json_string_value(json_object_get(to, "identity")),
+                                      json_string_value(json_object_get(to, "app_id")), &e);
+    if (rc >= 0 && *r->provider_id)
+        rc = store_exec(cx.conn, &e,
+                        "INSERT INTO message_refs (app_id, channel, provider_id, message_id) "
+                        "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                        "ssss", j->app_id, ch, r->provider_id, j->target_id) < 0
+                 ? -1
+                 : 0;
+    if (rc >= 0 && message_now(&cx, j))
+        rc = convo_event_submit(&cx, j->app_id, j->message, &e) < 0 ||
+                     convo_event_delivery(&cx, j->app_id, j->message, "QUEUED_ON_CHANNEL", NULL,
+                                          NULL, &e) < 0
+                 ? -1
+                 : 0;
+    if (rc >= 0) {
+        if (await_dr) {
+            json_int_t wait_s =
+                json_integer_value(json_object_get(fb, "delivery_report_waiting_time"));
+            json_object_set_new(j->state, "await_dr", json_true());
+            char *text = jsonx_dump(j->state);
+            rc = store_exec(cx.conn, &e,
+                            "UPDATE outbox SET payload = $1, due_at = $2, lease_until = 0, "
+                            "attempts = 0 WHERE id = $3",
+                            "sis", text, clock_now_ms() + (wait_s > 0 ? wait_s : 60) * 1000,
+                            j->id) < 0
+                     ? -1
+                     : 0;
+            free(text);
+        } else {
+            rc = store_exec(cx.conn, &e, "DELETE FROM outbox WHERE id = $1", "s", j->id) < 0 ? -1
+                                                                                             : 0;
+        }
+    }
+    if (rc < 0 || store_commit(cx.conn, &e) < 0) {
+        store_rollback(cx.conn);
+        log_kv(LOG_ERROR, "message sent but not recorded", "message_id", j->target_id, "error",
+               e.message);
+    }
+}
+
+static json_t *credential_for(json_t *app, const char *channel)
+{
+    size_t i;
+    json_t *c = NULL;
+    json_array_foreach(json_object_get(app, "channel_credentials"), i, c)
+    {
+        const char *ch = json_string_value(json_object_get(c, "channel"));
+        if (ch && strcmp(ch, channel) == 0) return c;
+    }
+    return NULL;
+}
+
+int deliver_start(dispatch_t *d, job_t *j)
+{
+    err_t e;
+    convo_ctx_t cx = dispatch_cx(d, j);
+    if (!cx.conn) return 0;
+    j->state = json_loads(j->payload, 0, NULL);
+    j->message = convo_message_get(&cx, j->target_id, &e);
+    if (!j->state || !j->message) { /* deleted meanwhile (by API or retention) */
+        dispatch_row_done(d, j);
+        return 0;
+    }
+    if (json_is_true(json_object_get(j->state, "await_dr"))) {
+        const char *st = json_string_value(
+            json_object_get(json_object_get(j->message, "message_status"), "status"));
+        if (st && (strcmp(st, "DELIVERED") == 0 || strcmp(st, "READ") == 0)) {
+            dispatch_row_done(d, j);
+            return 0;
+        }
+        fall_back(d, j,
+                  st && strcmp(st, "FAILED") == 0 ? "CHANNEL_FAILURE" : "DELIVERY_REPORT_TIME_OUT",
+                  "no delivery report in time");
+        return 0;
+    }
+    j->app = convo_app_get_internal(&cx, j->app_id, &e);
+    if (!j->app) {
+        json_object_set_new(j->state, "index", json_integer(1 << 20)); /* nothing left */
+        fall_back(d, j, "UNKNOWN_APP", e.message);
+        return 0;
+    }
+    json_t *to = current(j);
+    const char *ch = json_string_value(json_object_get(to, "channel"));
+    int chi = ch ? convo_channel_parse(ch, "channel", NULL) : -1;
+    json_t *cred = ch ? credential_for(j->app, ch) : NULL;
+    j->adapter = chi >= 0 ? channel_get((convo_channel_t)chi) : NULL;
+    if (!cred) {
+        fall_back(d, j, "CHANNEL_CONFIGURATION_MISSING",
+                  "the app has no credential for this channel");
+        return 0;
+    }
+    if (!j->adapter || !j->adapter->send || !j->adapter->send_result) {
+        fall_back(d, j, "CHANNEL_CONFIGURATION_MISSING",
+                  chi == CONVO_SMS ? "SMS (SMPP) is not connected to messages:send yet"
+                                   : "this channel cannot send yet");
+        return 0;
+    }
+    const char *base = d->o.base_url[chi] && *d->o.base_url[chi] ? d->o.base_url[chi]
+                                                                 : j->adapter->default_base_url;
+    json_t *credential = json_deep_copy(json_object_get(cred, j->adapter->credential_key));
+    if (!credential) credential = json_object();
+    if (json_object_get(cred, "callback_secret"))
+        json_object_set(credential, "callback_secret", json_object_get(cred, "callback_secret"));
+    channel_send_t in = {.base_url = base,
+                         .credential = credential,
+                         .recipient = json_string_value(json_object_get(to, "identity")),
+                         .app_message = json_object_get(j->message, "app_message"),
+                         .channel_properties = json_object_get(j->state, "channel_properties"),
+                         .message_id = j->target_id};
+    int rc = j->adapter->send(&in, &j->req, &e);
+    json_decref(credential);
+    if (rc < 0) {
+        fall_back(d, j, "BAD_REQUEST", e.message);
+        return 0;
+    }
+    if (dispatch_http(d, j, &j->req) < 0) {
+        dispatch_row_backoff(d, j, "cannot start the request");
+        return 0;
+    }
+    return 1;
+}
+
+int deliver_finish(dispatch_t *d, job_t *j, CURLcode rc, long status)
+{
+    channel_result_t r;
+    memset(&r, 0, sizeof r);
+    j->adapter->send_result(rc == CURLE_OK ? status : 0, j->resp.data ? j->resp.data : "",
+                            j->resp.len, &r);
+    if (r.outcome == CHANNEL_SENT) {
+        sent(d, j, &r);
+    } else if (r.outcome == CHANNEL_RETRY) {
+        char why[400];
+        snprintf(why, sizeof why, "%s: %s", r.reason_code,
+                 rc == CURLE_OK ? r.description : curl_easy_strerror(rc));
+        if (!dispatch_row_backoff(d, j, why)) {
+            json_object_set_new(j->state, "index", json_integer(1 << 20)); /* TTL is over */
+            fall_back(d, j, "MESSAGE_EXPIRED", why);
+        }
+    } else {
+        fall_back(d, j, *r.reason_code ? r.reason_code : "CHANNEL_FAILURE", r.description);
+    }
+    return 0;
+}
