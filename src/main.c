@@ -10,6 +10,7 @@
 #include "base/log.h"
 #include "base/nudge.h"
 #include "dispatch/dispatch.h"
+#include "dispatch/sms.h"
 
 #include <curl/curl.h>
 #include "tenant/tenant.h"
@@ -242,11 +243,17 @@ static int cmd_serve(config_t *cfg)
                                           [CONVO_VIBERBM] = cfg->viber_url,
                                           [CONVO_TELEGRAM] = cfg->telegram_url,
                                           [CONVO_RCS] = cfg->rcs_url}};
+    sms_t *sms = sms_start(ctx.store, ctx.seal_key, cfg, &e);
+    dopts.sms = sms;
     dispatch_t *dispatcher = dispatch_start(ctx.store, ctx.seal_key, &dopts, &e);
-    if (!dispatcher) goto out;
+    if (!dispatcher) {
+        sms_stop(sms);
+        goto out;
+    }
     http_server_t *srv = http_server_start(&ho, &e);
     if (!srv) {
         dispatch_stop(dispatcher);
+        sms_stop(sms);
         goto out;
     }
     char port[16];
@@ -258,6 +265,7 @@ static int cmd_serve(config_t *cfg)
     log_kv(LOG_INFO, "stopping", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM");
     http_server_stop(srv, (int)cfg->shutdown_grace);
     dispatch_stop(dispatcher);
+    sms_stop(sms);
     log_kv(LOG_INFO, "stopped");
     e.code = ERR_OK;
 out:

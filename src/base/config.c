@@ -106,8 +106,65 @@ void config_defaults(config_t *c)
         cfg_apply(c, &cfg_table[i], cfg_table[i].def, "default", NULL);
 }
 
+/* smsc.NAME.KEY: a named SMSC connection. */
+static int smsc_set(config_t *c, const char *name, const char *value, const char *source, err_t *e)
+{
+    const char *dot = strrchr(name, '.');
+    size_t nlen = dot > name + 5 ? (size_t)(dot - name - 5) : 0;
+    if (nlen == 0 || nlen >= sizeof c->smsc[0].name)
+        return err_set(e, ERR_INVALID_ARGUMENT, "%s: expected [smsc.NAME] with a short NAME", source);
+    config_smsc_t *s = NULL;
+    for (int i = 0; i < c->nsmsc && !s; i++)
+        if (strlen(c->smsc[i].name) == nlen && strncmp(c->smsc[i].name, name + 5, nlen) == 0)
+            s = &c->smsc[i];
+    if (!s) {
+        if (c->nsmsc == CONFIG_SMSC_MAX)
+            return err_set(e, ERR_INVALID_ARGUMENT, "%s: at most %d SMSC sections", source,
+                           CONFIG_SMSC_MAX);
+        s = &c->smsc[c->nsmsc++];
+        memset(s, 0, sizeof *s);
+        memcpy(s->name, name + 5, nlen);
+        s->port = 2775;
+    }
+    const char *key = dot + 1;
+    char *end;
+    struct {
+        const char *key;
+        char *dst;
+        size_t cap;
+    } strs[] = {{"host", s->host, sizeof s->host},
+                {"system_id", s->system_id, sizeof s->system_id},
+                {"password", s->password, sizeof s->password},
+                {"system_type", s->system_type, sizeof s->system_type},
+                {"source_addr", s->source_addr, sizeof s->source_addr}};
+    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
+        if (strcmp(key, strs[i].key) == 0) {
+            if (strlen(value) >= strs[i].cap)
+                return err_set(e, ERR_INVALID_ARGUMENT, "%s: %s is at most %zu characters", source,
+                               name, strs[i].cap - 1);
+            strcpy(strs[i].dst, value);
+            return 0;
+        }
+    if (strcmp(key, "port") == 0 || strcmp(key, "window") == 0) {
+        long long v = strtoll(value, &end, 10);
+        if (*end || end == value || v < 1 || v > 65535)
+            return err_set(e, ERR_INVALID_ARGUMENT, "%s: %s must be 1..65535", source, name);
+        *(key[0] == 'p' ? &s->port : &s->window) = v;
+        return 0;
+    }
+    if (strcmp(key, "throughput") == 0) {
+        double v = strtod(value, &end);
+        if (*end || end == value || !(v >= 0 && v <= 100000))
+            return err_set(e, ERR_INVALID_ARGUMENT, "%s: %s must be 0..100000", source, name);
+        s->throughput = v;
+        return 0;
+    }
+    return err_set(e, ERR_INVALID_ARGUMENT, "%s: unknown setting \"%s\"", source, name);
+}
+
 int config_set(config_t *c, const char *name, const char *value, const char *source, err_t *e)
 {
+    if (strncmp(name, "smsc.", 5) == 0) return smsc_set(c, name, value, source, e);
     for (size_t i = 0; i < CFG_COUNT; i++)
         if (strcmp(cfg_table[i].name, name) == 0)
             return cfg_apply(c, &cfg_table[i], value, source, e);

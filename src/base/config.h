@@ -11,6 +11,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* An SMSC connection from a [smsc.NAME] section (SMS credentials name it). */
+#define CONFIG_SMSC_MAX 8
+typedef struct {
+    char name[32];
+    char host[128];
+    int64_t port;
+    char system_id[16];
+    char password[9];
+    char system_type[13];
+    char source_addr[21];
+    int64_t window;
+    double throughput;
+} config_smsc_t;
+
 typedef struct {
     char listen[128];        /* listen: ADDR:PORT */
     char data_dir[PATH_MAX]; /* data_dir */
@@ -34,6 +48,9 @@ typedef struct {
     char rcs_url[256];       /* channels.rcs_url */
     char tls_cert[PATH_MAX]; /* tls.cert: PEM file, enables HTTPS with tls.key */
     char tls_key[PATH_MAX];  /* tls.key */
+    config_smsc_t smsc[CONFIG_SMSC_MAX]; /* smsc.NAME.host, .port, .system_id, .password,
+                                            .system_type, .source_addr, .window, .throughput */
+    int nsmsc;
 } config_t;
 
 void config_defaults(config_t *c);

@@ -763,12 +763,12 @@ static int insert_creds(const convo_ctx_t *cx, const char *app_id, const app_sta
 
 /* A credential that is new or changed is PENDING until the provider confirms it: queue a
  * 'check' job for each (the dispatcher runs the channel adapter's check and records
- * ACTIVE or FAILING). SMS credentials are confirmed by the SMPP bind instead. */
+ * ACTIVE or FAILING; for SMS the check is the SMPP bind). */
 static int queue_checks(const convo_ctx_t *cx, const char *app_id, int64_t now, err_t *e)
 {
     store_stmt_t *st = store_query(cx->conn, e,
                                    "SELECT channel, ordinal FROM app_credentials WHERE app_id = $1 "
-                                   "AND state_status = 'PENDING' AND channel <> 'SMS'",
+                                   "AND state_status = 'PENDING'",
                                    "s", app_id);
     if (!st) return -1;
     json_t *todo = json_array();

@@ -44,6 +44,14 @@ int check_start(dispatch_t *d, job_t *j)
         json_int_t o = json_integer_value(json_object_get(c, "credential_ordinal_number"));
         if (n && strcmp(n, chname) == 0 && o == ordinal) cred = c;
     }
+    if (ch == CONVO_SMS && cred) { /* the SMPP bind is the check; sms.c records the state */
+        if (!d->o.sms || sms_ensure(d->o.sms, j->project_id, j->app_id, (int)ordinal,
+                                    json_object_get(cred, "static_bearer"), &e) < 0)
+            record(d, j, "FAILING", d->o.sms ? e.message : "SMS is not available in this process");
+        else
+            dispatch_row_done(d, j);
+        return 0;
+    }
     j->adapter = ch >= 0 ? channel_get((convo_channel_t)ch) : NULL;
     if (!cred || !j->adapter || !j->adapter->check || !j->adapter->check_result) {
         dispatch_row_done(d, j); /* gone, or nothing to check with: the state stays */

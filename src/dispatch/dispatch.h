@@ -28,6 +28,7 @@ typedef struct {
     int retry_base_ms; /* first retry delay (default 1000); doubles each attempt */
     int retry_max_ms;  /* cap on the delay (default 3600000) */
     int poll_ms;       /* how often to look for due rows without a nudge (default 200) */
+    struct sms *sms; /* the SMS channel's SMPP sessions (NULL: SMS cannot send) */
     /* Provider API base per channel (NULL = the adapter's default, the real host). */
     const char *base_url[CONVO_CHANNEL_COUNT];
 } dispatch_opts_t;

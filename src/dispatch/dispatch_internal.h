@@ -8,6 +8,7 @@
 #include "dispatch/dispatch.h"
 #include "channels/channel.h"
 #include "convo/events.h"
+#include "dispatch/sms.h"
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -64,8 +65,18 @@ int dispatch_row_backoff(dispatch_t *d, job_t *j, const char *why);
 int callback_start(dispatch_t *d, job_t *j);
 int callback_finish(dispatch_t *d, job_t *j, CURLcode rc, long status);
 void callback_tokens_free(dispatch_t *d);
-int check_start(dispatch_t *d, job_t *j);
-int check_finish(dispatch_t *d, job_t *j, CURLcode rc, long status);
+/* What happened to a message on its current channel, recorded in one transaction with its
+ * callbacks and the job's next step. Usable from any thread with its own connection (the
+ * SMS sessions report from theirs). state is the job's payload (updated in place); app is
+ * the internal app (for delivery-report fallback; may be NULL). */
+typedef struct {
+    convo_ctx_t cx;
+    const char *app_id, *job_id, *message_id;
+    json_t *state, *app;
+} deliver_outcome_t;
+void deliver_sent(deliver_outcome_t *o, const char *provider_ids);
+void deliver_fall_back(deliver_outcome_t *o, const char *code, const char *description);
+
 int check_start(dispatch_t *d, job_t *j);
 int check_finish(dispatch_t *d, job_t *j, CURLcode rc, long status);
 int deliver_start(dispatch_t *d, job_t *j);

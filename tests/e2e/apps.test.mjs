@@ -33,6 +33,15 @@ function allChannelCredentials() {
   ];
 }
 
+// Credential states move on their own (a background check with the provider), so whole-app
+// comparisons leave them out after checking each is a valid state.
+function noState(app) {
+  return { ...app, channel_credentials: (app.channel_credentials || []).map(({ state, ...c }) => {
+    assert.ok(['PENDING', 'ACTIVE', 'FAILING'].includes(state.status), JSON.stringify(state));
+    return c;
+  }) };
+}
+
 function assertNoSecrets(obj) {
   const text = JSON.stringify(obj);
   for (const t of [...Object.values(TOKENS), CALLBACK_SECRET, OVERRIDE_SECRET, 'replacement-token-0123456789'])
@@ -75,7 +84,7 @@ describe('apps', () => {
     assert.deepEqual(tg.telegram_credentials, { token: masked(TOKENS.TELEGRAM) });
     for (const c of app.channel_credentials) {
       assert.equal(c.credential_ordinal_number, 0);
-      assert.deepEqual(c.state, { status: 'PENDING', description: '' });
+      assert.deepEqual(c.state, { status: 'PENDING', description: '' }, 'new credentials start PENDING');
       assert.equal(c.channel_known_id, undefined);
     }
     assert.equal(app.conversation_metadata_report_view, 'NONE');
@@ -93,7 +102,7 @@ describe('apps', () => {
     assertNoSecrets(app);
 
     const got = await sinch.conversation.app.get({ app_id: app.id });
-    assert.deepEqual(got, app);
+    assert.deepEqual(noState(got), noState(app));
   });
 
   test('create with every setting; rate_limits from the client are ignored', async () => {
@@ -132,7 +141,7 @@ describe('apps', () => {
     assert.deepEqual(app.message_search, { enabled: true });
     assert.deepEqual(app.rate_limits, { inbound: 25, outbound: 25, webhooks: 25 });
     assertNoSecrets(app);
-    assert.deepEqual(await sinch.conversation.app.get({ app_id: app.id }), app);
+    assert.deepEqual(noState(await sinch.conversation.app.get({ app_id: app.id })), noState(app));
   });
 
   test('an app may start with no credentials; list is in id order and masked', async () => {
@@ -166,8 +175,8 @@ describe('apps', () => {
     assert.equal(upd.display_name, 'Masked 2');
     assert.equal(upd.processing_mode, 'CONVERSATION');
     assert.deepEqual(upd.smart_conversation, { enabled: false });
-    assert.deepEqual(upd.channel_credentials, app.channel_credentials);
-    assert.deepEqual(await sinch.conversation.app.get({ app_id: app.id }), upd);
+    assert.deepEqual(noState(upd).channel_credentials, noState(app).channel_credentials);
+    assert.deepEqual(noState(await sinch.conversation.app.get({ app_id: app.id })), noState(upd));
 
     const two = await sinch.conversation.app.update({
       app_id: app.id,
@@ -193,7 +202,7 @@ describe('apps', () => {
     assert.deepEqual(ret.retention_policy, { retention_type: 'CONVERSATION_EXPIRE_POLICY', ttl_days: 30 });
     assert.deepEqual(ret.delivery_report_based_fallback, { enabled: true });
     assert.equal(ret.display_name, 'NoMask');
-    assert.deepEqual(ret.channel_credentials, app.channel_credentials);
+    assert.deepEqual(noState(ret).channel_credentials, noState(app).channel_credentials);
 
     const repl = await sinch.conversation.app.update({
       app_id: app.id,
@@ -341,7 +350,7 @@ describe('apps', () => {
       const err = await sdkRejects(sinch.conversation.app.update({ app_id: app.id, ...req }), 400, 'INVALID_ARGUMENT');
       assert.match(err.message, re, JSON.stringify(req));
     }
-    assert.deepEqual(await sinch.conversation.app.get({ app_id: app.id }), snapshot);
+    assert.deepEqual(noState(await sinch.conversation.app.get({ app_id: app.id })), noState(snapshot));
     assert.deepEqual(await listIds(), idsBefore);
 
     // Leaving DISPATCH and choosing CONVERSATION_EXPIRE_POLICY together is fine.
