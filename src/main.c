@@ -234,6 +234,7 @@ static int cmd_serve(config_t *cfg)
                              .ctx = &ctx};
     dispatch_opts_t dopts = {.max_inflight = (int)cfg->dispatch_inflight,
                              .per_target = (int)cfg->dispatch_per_target,
+                             .per_app = (int)cfg->dispatch_per_app,
                              .timeout_ms = (int)cfg->dispatch_timeout_ms,
                              .retry_base_ms = (int)cfg->dispatch_retry_ms,
                              .retry_max_ms = (int)cfg->dispatch_retry_max_ms,

@@ -46,6 +46,8 @@ static const cfg_desc_t cfg_table[] = {
     INT("dispatch.max_inflight", dispatch_inflight, "64", 1, 10000, "callbacks in flight at once"),
     INT("dispatch.per_target", dispatch_per_target, "4", 1, 1000,
         "callbacks in flight per webhook"),
+    INT("dispatch.per_app", dispatch_per_app, "0", 0, 10000,
+        "requests in flight per app (0 = a quarter of max_inflight)"),
     INT("dispatch.timeout_ms", dispatch_timeout_ms, "10000", 100, 600000,
         "callback request timeout, ms"),
     INT("dispatch.retry_base_ms", dispatch_retry_ms, "1000", 10, 3600000,
@@ -112,7 +114,8 @@ static int smsc_set(config_t *c, const char *name, const char *value, const char
     const char *dot = strrchr(name, '.');
     size_t nlen = dot > name + 5 ? (size_t)(dot - name - 5) : 0;
     if (nlen == 0 || nlen >= sizeof c->smsc[0].name)
-        return err_set(e, ERR_INVALID_ARGUMENT, "%s: expected [smsc.NAME] with a short NAME", source);
+        return err_set(e, ERR_INVALID_ARGUMENT, "%s: expected [smsc.NAME] with a short NAME",
+                       source);
     config_smsc_t *s = NULL;
     for (int i = 0; i < c->nsmsc && !s; i++)
         if (strlen(c->smsc[i].name) == nlen && strncmp(c->smsc[i].name, name + 5, nlen) == 0)

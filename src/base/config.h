@@ -26,28 +26,29 @@ typedef struct {
 } config_smsc_t;
 
 typedef struct {
-    char listen[128];        /* listen: ADDR:PORT */
-    char data_dir[PATH_MAX]; /* data_dir */
-    char log_level[16];      /* log_level: debug|info|warn|error|off */
-    int64_t threads;         /* threads: HTTP worker threads, 0 = one per core */
-    int64_t max_body;        /* http.max_body: bytes */
-    int64_t shutdown_grace;  /* http.shutdown_grace: seconds to finish in-flight requests */
-    double rate_limit;       /* http.rate_limit: requests/s per project, 0 = off */
-    int64_t rate_burst;      /* http.rate_burst: bucket size, 0 = one second's worth */
-    int64_t token_ttl;       /* auth.token_ttl: OAuth2 token lifetime, seconds */
+    char listen[128];              /* listen: ADDR:PORT */
+    char data_dir[PATH_MAX];       /* data_dir */
+    char log_level[16];            /* log_level: debug|info|warn|error|off */
+    int64_t threads;               /* threads: HTTP worker threads, 0 = one per core */
+    int64_t max_body;              /* http.max_body: bytes */
+    int64_t shutdown_grace;        /* http.shutdown_grace: seconds to finish in-flight requests */
+    double rate_limit;             /* http.rate_limit: requests/s per project, 0 = off */
+    int64_t rate_burst;            /* http.rate_burst: bucket size, 0 = one second's worth */
+    int64_t token_ttl;             /* auth.token_ttl: OAuth2 token lifetime, seconds */
     int64_t dispatch_inflight;     /* dispatch.max_inflight: callbacks in flight */
     int64_t dispatch_per_target;   /* dispatch.per_target: in flight per webhook */
+    int64_t dispatch_per_app;      /* dispatch.per_app: in flight per app (0 = max/4) */
     int64_t dispatch_timeout_ms;   /* dispatch.timeout_ms: per request */
     int64_t dispatch_retry_ms;     /* dispatch.retry_base_ms: first retry delay */
     int64_t dispatch_retry_max_ms; /* dispatch.retry_max_ms */
-    char whatsapp_url[256];  /* channels.whatsapp_url: provider API base (tests: a fake) */
-    char messenger_url[256]; /* channels.messenger_url */
-    char instagram_url[256]; /* channels.instagram_url */
-    char viber_url[256];     /* channels.viber_url */
-    char telegram_url[256];  /* channels.telegram_url */
-    char rcs_url[256];       /* channels.rcs_url */
-    char tls_cert[PATH_MAX]; /* tls.cert: PEM file, enables HTTPS with tls.key */
-    char tls_key[PATH_MAX];  /* tls.key */
+    char whatsapp_url[256];        /* channels.whatsapp_url: provider API base (tests: a fake) */
+    char messenger_url[256];       /* channels.messenger_url */
+    char instagram_url[256];       /* channels.instagram_url */
+    char viber_url[256];           /* channels.viber_url */
+    char telegram_url[256];        /* channels.telegram_url */
+    char rcs_url[256];             /* channels.rcs_url */
+    char tls_cert[PATH_MAX];       /* tls.cert: PEM file, enables HTTPS with tls.key */
+    char tls_key[PATH_MAX];        /* tls.key */
     config_smsc_t smsc[CONFIG_SMSC_MAX]; /* smsc.NAME.host, .port, .system_id, .password,
                                             .system_type, .source_addr, .window, .throughput */
     int nsmsc;

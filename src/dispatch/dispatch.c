@@ -195,14 +195,16 @@ static void finish(dispatch_t *d, job_t *j, CURLcode rc)
     if (!more) job_end(d, j);
 }
 
-static int target_busy(dispatch_t *d, const job_t *list, const char *target_id)
+/* Jobs in flight (and just claimed) for a target, and for an app. */
+static void busy(dispatch_t *d, const job_t *list, const char *target_id, const char *app_id,
+                 int *per_target, int *per_app)
 {
-    int n = 0;
-    for (const job_t *j = d->jobs; j; j = j->next)
-        n += strcmp(j->target_id, target_id) == 0;
-    for (const job_t *j = list; j; j = j->next)
-        n += strcmp(j->target_id, target_id) == 0;
-    return n;
+    *per_target = *per_app = 0;
+    for (int pass = 0; pass < 2; pass++)
+        for (const job_t *j = pass ? list : d->jobs; j; j = j->next) {
+            *per_target += strcmp(j->target_id, target_id) == 0;
+            *per_app += strcmp(j->app_id, app_id) == 0;
+        }
 }
 
 /* Claim up to the free slots: oldest due rows first, at most per_target per target
@@ -216,18 +218,24 @@ static void claim(dispatch_t *d)
     if (!c) return;
     int64_t now = clock_now_ms();
     if (store_begin(c, &e) < 0) return;
+    /* Oldest due first, at most per_target per target and per_app per app among the
+     * candidates, so the LIMIT always leaves room for every app that has work. */
     store_stmt_t *st = store_query(
         c, &e,
         "SELECT id, project_id, app_id, kind, target_id, payload, attempts, expires_at FROM ("
-        "  SELECT o.*, ROW_NUMBER() OVER (PARTITION BY target_id ORDER BY due_at, id) AS rn"
+        "  SELECT o.*, ROW_NUMBER() OVER (PARTITION BY target_id ORDER BY due_at, id) AS rt,"
+        "  ROW_NUMBER() OVER (PARTITION BY app_id ORDER BY due_at, id) AS ra"
         "  FROM outbox o WHERE due_at <= $1 AND lease_until < $1) AS ready "
-        "WHERE rn <= $2 ORDER BY due_at, id LIMIT $3",
-        "iii", now, (int64_t)d->o.per_target, (int64_t)free_slots * 2);
+        "WHERE rt <= $2 AND ra <= $3 ORDER BY due_at, id LIMIT $4",
+        "iiii", now, (int64_t)d->o.per_target, (int64_t)d->o.per_app,
+        (int64_t)d->o.max_inflight * 2);
     job_t *claimed = NULL;
     int rc;
     while (st && free_slots > 0 && (rc = store_step(st, &e)) == 1) {
         const char *target = store_col_text(st, 4);
-        if (target_busy(d, claimed, target) >= d->o.per_target) continue;
+        int bt, ba;
+        busy(d, claimed, target, store_col_text(st, 2), &bt, &ba);
+        if (bt >= d->o.per_target || ba >= d->o.per_app) continue;
         job_t *j = xcalloc(1, sizeof *j);
         snprintf(j->id, sizeof j->id, "%s", store_col_text(st, 0));
         snprintf(j->project_id, sizeof j->project_id, "%s", store_col_text(st, 1));
@@ -310,6 +318,7 @@ dispatch_t *dispatch_start(store_t *store, const uint8_t seal_key[32], const dis
     d->o = *o;
     if (d->o.max_inflight <= 0) d->o.max_inflight = 64;
     if (d->o.per_target <= 0) d->o.per_target = 4;
+    if (d->o.per_app <= 0) d->o.per_app = d->o.max_inflight / 4 > 0 ? d->o.max_inflight / 4 : 1;
     if (d->o.timeout_ms <= 0) d->o.timeout_ms = 10000;
     if (d->o.retry_base_ms <= 0) d->o.retry_base_ms = 1000;
     if (d->o.retry_max_ms <= 0) d->o.retry_max_ms = 3600000;

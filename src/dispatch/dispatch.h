@@ -6,8 +6,9 @@
  * client_credentials), deletes the row on a 2xx and otherwise schedules a retry with
  * exponential backoff and jitter until the row expires (25 h after it was written).
  *
- * Fairness: at most per_target requests are in flight for one webhook, so a target that
- * hangs or fails slows only its own callbacks. Ordering: callbacks are claimed in the order
+ * Fairness: at most per_target requests are in flight for one webhook (or message) and
+ * per_app for one app, so a target or provider that hangs or fails slows only its own
+ * app's traffic. Ordering: callbacks are claimed in the order
  * they were written, per webhook; with retries and up to per_target in parallel, arrival
  * order is not guaranteed (each body carries accepted_time/event_time). Delivery is at
  * least once: a crash after a POST but before the row is deleted sends it again. */
@@ -23,12 +24,14 @@
 
 typedef struct {
     int max_inflight;  /* requests in flight in all (default 64) */
-    int per_target;    /* per webhook (default 4) */
+    int per_target;    /* per webhook or message (default 4) */
+    int per_app;       /* per app, so one app's slow provider cannot take every slot
+                          (default max_inflight / 4) */
     int timeout_ms;    /* per request (default 10000) */
     int retry_base_ms; /* first retry delay (default 1000); doubles each attempt */
     int retry_max_ms;  /* cap on the delay (default 3600000) */
     int poll_ms;       /* how often to look for due rows without a nudge (default 200) */
-    struct sms *sms; /* the SMS channel's SMPP sessions (NULL: SMS cannot send) */
+    struct sms *sms;   /* the SMS channel's SMPP sessions (NULL: SMS cannot send) */
     /* Provider API base per channel (NULL = the adapter's default, the real host). */
     const char *base_url[CONVO_CHANNEL_COUNT];
 } dispatch_opts_t;

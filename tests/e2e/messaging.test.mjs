@@ -28,6 +28,7 @@ describe('messaging over Telegram', () => {
     hooks = await startReceiver();
     // The fake Telegram: records sends; a chat id may be set to fail in the tests below.
     fake.respond((rec) => {
+      if (rec.url.startsWith('/bot7:HANG/')) return 'hang';
       const m = rec.url.match(/^\/bot([^/]+)\/(\w+)$/);
       if (!m || m[1] !== TG_TOKEN) return { status: 404, body: JSON.stringify({ ok: false, error_code: 404, description: 'Not Found' }) };
       const body = rec.body ? JSON.parse(rec.body) : {};
@@ -37,7 +38,8 @@ describe('messaging over Telegram', () => {
         return { status: 429, body: JSON.stringify({ ok: false, error_code: 429, description: 'Too Many Requests: retry after 1', parameters: { retry_after: 1 } }) };
       return { status: 200, body: JSON.stringify({ ok: true, result: { message_id: nextId++, chat: { id: Number(body.chat_id), type: 'private' }, date: 1700000000, text: body.text } }) };
     });
-    p = await startParley({ env: { ...FAST, PARLEY_CHANNELS_TELEGRAM_URL: fake.url } });
+    // A small dispatcher (8 in flight, so 2 per app) makes fairness observable.
+    p = await startParley({ env: { ...FAST, PARLEY_CHANNELS_TELEGRAM_URL: fake.url, PARLEY_DISPATCH_MAX_INFLIGHT: '8' } });
     sinch = p.sdk();
     app = await sinch.conversation.app.create({ appCreateRequestBody: {
       display_name: 'tg', channel_credentials: [{ channel: 'TELEGRAM', telegram_credentials: { token: TG_TOKEN }, callback_secret: TG_SECRET }] } });
@@ -167,6 +169,21 @@ describe('messaging over Telegram', () => {
     assert.equal(bad.channel_credentials[0].state.status, 'PENDING');
     const failing = await waitState(bad.id, 'FAILING');
     assert.match(failing.description, /Not Found|404/);
+  });
+
+  test("one app's hanging provider does not delay another app's messages", async () => {
+    const stuck = await sinch.conversation.app.create({ appCreateRequestBody: { display_name: 'stuck',
+      channel_credentials: [{ channel: 'TELEGRAM', telegram_credentials: { token: '7:HANG' } }] } });
+    for (let i = 0; i < 20; i++)
+      await sinch.conversation.messages.send({ sendMessageRequestBody: { app_id: stuck.id,
+        recipient: { identified_by: { channel_identities: [{ channel: 'TELEGRAM', identity: `90${i}` }] } }, message: { text_message: { text: `stuck ${i}` } } } });
+    await fake.waitFor((r) => r.url === '/bot7:HANG/sendMessage');
+    const t0 = Date.now();
+    await sinch.conversation.messages.send({ sendMessageRequestBody: { app_id: app.id,
+      recipient: { identified_by: { channel_identities: [{ channel: 'TELEGRAM', identity: '555' }] } }, message: { text_message: { text: 'not stuck' } } } });
+    await fake.waitFor((r) => r.body.includes('not stuck'), 3000);
+    assert.ok(Date.now() - t0 < 1000, `waited ${Date.now() - t0} ms behind another app`);
+    assert.ok(fake.requests.filter((r) => r.url === '/bot7:HANG/sendMessage').length <= 2 + 2, 'at most per_app requests hang at once');
   });
 
   test('messages:transcode shows what each channel receives', async () => {
