@@ -105,9 +105,29 @@ static char *url_basename(const char *url)
     return out;
 }
 
+/* The lower-case extension of a file name ("" if none) into ext (cap bytes). */
+static void name_ext(const char *name, char *ext, size_t cap)
+{
+    const char *dot = strrchr(name, '.');
+    size_t n = dot ? strlen(dot + 1) : 0;
+    ext[0] = '\0';
+    if (!n || n >= cap) return;
+    for (size_t i = 0; i <= n; i++)
+        ext[i] = (char)((dot[1 + i] >= 'A' && dot[1 + i] <= 'Z') ? dot[1 + i] - 'A' + 'a'
+                                                                 : dot[1 + i]);
+}
+
+/* The Cloud API takes only JPEG and PNG as images: WebP is its sticker format, and an image
+ * message with a WebP link fails (media upload error). */
 static const char *media_kind(json_t *media)
 {
-    return channel_meta_media_kind(str(media, "url"), str(media, "filename_override"));
+    const char *kind = channel_meta_media_kind(str(media, "url"), str(media, "filename_override"));
+    if (strcmp(kind, "image") != 0) return kind;
+    char ext[8], *base = url_basename(str(media, "url"));
+    name_ext(base, ext, sizeof ext);
+    if (!ext[0]) name_ext(str(media, "filename_override"), ext, sizeof ext);
+    free(base);
+    return strcmp(ext, "webp") == 0 ? "sticker" : kind;
 }
 
 /* The media object {"link", "caption"?, "filename"?} of a MediaProperties. */
@@ -224,11 +244,13 @@ static json_t *wa_card(json_t *m, json_t *v, err_t *e)
     const char *hdr = str(json_object_get(v, "message_properties"), "whatsapp_header");
     char *body = join(str(v, "title"), str(v, "description"));
     const char *kind = json_is_object(media) ? media_kind(media) : NULL;
+    /* audio and stickers take no caption and cannot head an interactive message */
+    int captionable = !kind || (strcmp(kind, "audio") != 0 && strcmp(kind, "sticker") != 0);
     json_t *r = NULL, *arr;
     if (!json_is_object(media)) media = NULL;
     if (json_array_size(choices)) {
         /* interactive reply buttons under a media (or text) header */
-        if (*body && chars(body) <= WA_BUTTON_BODY_MAX && (!kind || strcmp(kind, "audio") != 0) &&
+        if (*body && chars(body) <= WA_BUTTON_BODY_MAX && captionable &&
             (media || chars(hdr) <= WA_HEADER_MAX) && (arr = wa_buttons(choices))) {
             json_t *header = NULL;
             if (media)
@@ -238,10 +260,10 @@ static json_t *wa_card(json_t *m, json_t *v, err_t *e)
             r = wa_interactive("button", header, body, NULL, json_pack("{s:o}", "buttons", arr));
         }
     } else if (media) {
-        /* a captioned image, video or document; audio takes no caption */
+        /* a captioned image, video or document */
         if (!*body)
             r = wa_media(media, NULL);
-        else if (strcmp(kind, "audio") != 0 && chars(body) <= WA_CAPTION_MAX)
+        else if (captionable && chars(body) <= WA_CAPTION_MAX)
             r = wa_media(media, body);
     } else {
         r = wa_text(body, "the text of this card_message", e);

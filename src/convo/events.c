@@ -20,13 +20,15 @@ int convo_event_emit(const convo_ctx_t *cx, const char *app_id, const char *trig
 int convo_event_emit_ex(const convo_ctx_t *cx, const char *app_id, const char *trigger,
                         const char *payload_key, json_t *payload, json_t *extra, err_t *e)
 {
-    /* triggers is a JSON array of enum names: a quoted name cannot match another name. */
+    /* triggers is a JSON array of enum names: a quoted name cannot match another name.
+     * (instr, not LIKE: a bound LIKE pattern makes SQLite re-prepare the statement.) */
     char pattern[80];
-    snprintf(pattern, sizeof pattern, "%%\"%s\"%%", trigger);
-    store_stmt_t *st = store_query(cx->conn, e,
-                                   "SELECT id FROM webhooks WHERE app_id = $1 AND project_id = $2 "
-                                   "AND target_type = 'HTTP' AND triggers LIKE $3 ORDER BY id",
-                                   "sss", app_id, cx->project_id, pattern);
+    snprintf(pattern, sizeof pattern, "\"%s\"", trigger);
+    store_stmt_t *st =
+        store_query(cx->conn, e,
+                    "SELECT id FROM webhooks WHERE app_id = $1 AND project_id = $2 "
+                    "AND target_type = 'HTTP' AND instr(triggers, $3) > 0 ORDER BY id",
+                    "sss", app_id, cx->project_id, pattern);
     if (!st) return -1;
     int64_t now = clock_now_ms();
     char *body = NULL;

@@ -34,6 +34,25 @@ static int app_dispatch_mode(const convo_ctx_t *cx, const char *app_id, err_t *e
     return rc < 0 ? -1 : dispatch;
 }
 
+/* A choice response names the message that carried the choices by the provider's id:
+ * answer with Parley's id, as the Conversation API does (left as is if unknown). */
+static int map_choice_reply(const convo_ctx_t *cx, const char *app_id, convo_channel_t ch,
+                            json_t *contact_message, err_t *e)
+{
+    json_t *cr = json_object_get(contact_message, "choice_response_message");
+    const char *pid = json_string_value(json_object_get(cr, "message_id"));
+    if (!pid || !*pid) return 0;
+    store_stmt_t *st = store_query(cx->conn, e,
+                                   "SELECT message_id FROM message_refs WHERE app_id = $1 AND "
+                                   "channel = $2 AND provider_id = $3",
+                                   "sss", app_id, convo_channel_names[ch], pid);
+    if (!st) return -1;
+    int rc = store_step(st, e);
+    if (rc == 1) json_object_set_new(cr, "message_id", json_string(store_col_text(st, 0)));
+    store_done(st);
+    return rc < 0 ? -1 : 0;
+}
+
 static int store_message(const convo_ctx_t *cx, const char *app_id, convo_channel_t ch,
                          const channel_event_t *ev, int dispatch_mode, err_t *e)
 {
@@ -63,6 +82,7 @@ static int store_message(const convo_ctx_t *cx, const char *app_id, convo_channe
             0)
             return -1;
     }
+    if (map_choice_reply(cx, app_id, ch, ev->contact_message, e) < 0) return -1;
     convo_message_row_t row = {.app_id = app_id,
                                .conversation_id = *conv_id ? conv_id : NULL,
                                .contact_id = contact_id,
@@ -105,14 +125,24 @@ static int store_receipt(const convo_ctx_t *cx, const char *app_id, convo_channe
                    "provider_id", ev->provider_id);
         return rc;
     }
+    if (strcmp(ev->status, "FAILED") == 0) {
+        /* A delivery job still holds this message (it awaits a delivery report before
+         * trying the next channel): the failure is that channel's, not the message's.
+         * Note the reason and let the job fall back now. */
+        int64_t waiting = store_exec(cx->conn, e,
+                                     "UPDATE outbox SET due_at = $1 WHERE kind = 'deliver' AND "
+                                     "target_id = $2",
+                                     "is", clock_now_ms(), mid);
+        if (waiting < 0) return -1;
+        if (waiting > 0)
+            return store_exec(cx->conn, e, "UPDATE messages SET status_reason = $1 WHERE id = $2",
+                              "ss", *ev->reason_code ? ev->reason_code : "CHANNEL_FAILURE", mid) < 0
+                       ? -1
+                       : 0;
+    }
     rc = convo_message_set_status(cx, mid, ev->status, *ev->reason_code ? ev->reason_code : NULL,
                                   NULL, NULL, NULL, e);
     if (rc <= 0) return rc; /* late or repeated report: nothing changes */
-    if (strcmp(ev->status, "FAILED") == 0 &&
-        store_exec(cx->conn, e,
-                   "UPDATE outbox SET due_at = $1 WHERE kind = 'deliver' AND target_id = $2", "is",
-                   clock_now_ms(), mid) < 0) /* a job awaiting this report falls back now */
-        return -1;
     json_t *m = convo_message_get(cx, mid, e);
     rc = m ? convo_event_delivery(cx, app_id, m, ev->status, ev->reason_code, "", e) : -1;
     json_decref(m);

@@ -218,9 +218,13 @@ int deliver_start(dispatch_t *d, job_t *j)
             dispatch_row_done(d, j);
             return 0;
         }
-        fall_back(d, j,
-                  st && strcmp(st, "FAILED") == 0 ? "CHANNEL_FAILURE" : "DELIVERY_REPORT_TIME_OUT",
-                  "no delivery report in time");
+        /* A FAILED receipt left its reason on the message (convo/inbound.c); else time ran out. */
+        const char *why = json_string_value(
+            json_object_get(json_object_get(j->message, "message_status"), "reason"));
+        if (why && *why)
+            fall_back(d, j, why, "the provider reported the message failed");
+        else
+            fall_back(d, j, "DELIVERY_REPORT_TIME_OUT", "no delivery report in time");
         return 0;
     }
     j->app = convo_app_get_internal(&cx, j->app_id, &e);

@@ -287,6 +287,17 @@ static void test_wa_media(void **state)
                "{\"media_message\":{\"url\":\"https://cdn.example.com/media/123\","
                "\"filename_override\":\"photo.png\"}}",
                "\"type\":\"image\",\"image\":{\"link\":\"https://cdn.example.com/media/123\"}");
+    /* WebP is not a Cloud API image type (JPEG and PNG only) but its sticker format */
+    expect_msg(WA, "{\"media_message\":{\"url\":\"https://cdn.example.com/s/Smile.WEBP?v=2\"}}",
+               "\"type\":\"sticker\",\"sticker\":{\"link\":\"https://cdn.example.com/s/Smile.WEBP?v=2\"}");
+    expect_msg(WA,
+               "{\"media_message\":{\"url\":\"https://cdn.example.com/media/124\","
+               "\"filename_override\":\"smile.webp\"}}",
+               "\"type\":\"sticker\",\"sticker\":{\"link\":\"https://cdn.example.com/media/124\"}");
+    /* Messenger and Instagram keep WebP as an image */
+    expect_msg(MS, "{\"media_message\":{\"url\":\"https://cdn.example.com/s/smile.webp\"}}",
+               "{\"attachment\":{\"type\":\"image\",\"payload\":{\"url\":"
+               "\"https://cdn.example.com/s/smile.webp\"}}}");
 }
 
 static void test_wa_choice_buttons(void **state)
@@ -371,6 +382,14 @@ static void test_wa_card(void **state)
                "\"type\":\"text\",\"text\":{\"body\":\"Just words\"}");
     /* a url choice has no reply-button form: the card goes as text */
     expect_fallback(WA, APP_CARD_URL);
+    /* a sticker takes no caption and cannot head buttons: text; alone it is a sticker */
+    expect_fallback(WA, "{\"card_message\":{\"title\":\"Hi\",\"media_message\":{\"url\":"
+                        "\"https://cdn.example.com/s.webp\"}}}");
+    expect_fallback(WA, "{\"card_message\":{\"title\":\"Hi\",\"media_message\":{\"url\":"
+                        "\"https://cdn.example.com/s.webp\"},\"choices\":[{\"text_message\":"
+                        "{\"text\":\"OK\"}}]}}");
+    expect_msg(WA, "{\"card_message\":{\"media_message\":{\"url\":\"https://cdn.example.com/s.webp\"}}}",
+               "\"type\":\"sticker\",\"sticker\":{\"link\":\"https://cdn.example.com/s.webp\"}");
 }
 
 static void test_wa_carousel(void **state)

@@ -32,9 +32,9 @@ export async function startReceiver() {
       const found = requests.find(pred);
       if (found) return Promise.resolve(found);
       return new Promise((resolve, reject) => {
-        const w = { pred, resolve };
+        const timer = setTimeout(() => { const i = waiters.indexOf(w); if (i >= 0) { waiters.splice(i, 1); reject(new Error(`no matching request within ${timeoutMs} ms; got ${requests.length}: ${requests.map((r) => r.url + ' ' + r.body.slice(0, 80)).join(' | ')}`)); } }, timeoutMs);
+        const w = { pred, resolve: (rec) => { clearTimeout(timer); resolve(rec); } };
         waiters.push(w);
-        setTimeout(() => { const i = waiters.indexOf(w); if (i >= 0) { waiters.splice(i, 1); reject(new Error(`no matching request within ${timeoutMs} ms; got ${requests.length}: ${requests.map((r) => r.url + ' ' + r.body.slice(0, 80)).join(' | ')}`)); } }, timeoutMs);
       });
     },
     close() { server.closeAllConnections?.(); return new Promise((r) => server.close(r)); },
