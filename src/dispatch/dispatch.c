@@ -279,9 +279,16 @@ static void *run(void *arg)
 {
     dispatch_t *d = arg;
     int64_t next_claim = 0, last_claim = 0;
+    err_t e;
+    store_conn_t *c = store_conn(d->store, &e);
     while (!atomic_load(&d->stop)) {
+        /* The store work of one turn (claims, outcomes, callbacks queued) commits once:
+         * each step's own begin/commit nests inside (store.h). The transaction never spans
+         * the wait below, so HTTP threads are held up only while this turn writes. */
+        int batch = 0;
         int64_t now = clock_mono_ms();
         if (now >= next_claim) {
+            batch = c && store_begin(c, &e) == 0;
             claim(d);
             last_claim = now;
             next_claim = now + d->o.poll_ms;
@@ -294,8 +301,14 @@ static void *run(void *arg)
             if (msg->msg == CURLMSG_DONE) {
                 job_t *j = NULL;
                 curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&j);
+                if (!batch) batch = c && store_begin(c, &e) == 0;
                 finish(d, j, msg->data.result);
             }
+        if (batch && store_commit(c, &e) < 0)
+            log_kv(LOG_ERROR,
+                   "dispatch: a batch of outcomes was not committed; its jobs will "
+                   "run again",
+                   "error", e.message);
         struct curl_waitfd wfd = {.fd = nudge_fd(), .events = CURL_WAIT_POLLIN};
         int nfds = 0;
         int64_t wait = next_claim - clock_mono_ms();

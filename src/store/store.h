@@ -37,7 +37,9 @@ uint64_t store_error_count(void);
 /* This thread's connection, opened on first use. NULL with e filled on failure. */
 store_conn_t *store_conn(store_t *s, err_t *e);
 
-/* Write transactions take the write lock at BEGIN (no upgrade deadlocks). */
+/* Write transactions take the write lock at BEGIN (no upgrade deadlocks). They nest: a
+ * begin inside an open transaction is a savepoint, so work can be batched into one
+ * commit by an outer begin/commit; a rollback undoes only its own level. */
 int store_begin(store_conn_t *c, err_t *e);
 int store_commit(store_conn_t *c, err_t *e);
 void store_rollback(store_conn_t *c);

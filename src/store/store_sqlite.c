@@ -28,6 +28,7 @@ struct store_stmt {
 
 struct store_conn {
     sqlite3 *db;
+    int depth; /* open store_begin levels (see store_begin) */
     store_t *store;
     store_stmt_t **cache;
     size_t ncache, capcache;
@@ -39,6 +40,7 @@ struct store {
     store_opts_t opts;
     uint64_t gen;
     pthread_mutex_t lock;
+    pthread_mutex_t write_lock; /* see store_begin */
     store_conn_t *conns;
 };
 
@@ -172,23 +174,57 @@ int store_exec_script(store_conn_t *c, const char *sql, err_t *e)
     return 0;
 }
 
+/* Transactions nest: inside an open one, begin/commit/rollback become a savepoint, its
+ * release and its rollback, so a caller can batch several units of work (each with its
+ * own begin/commit) into one commit, and one failing unit undoes only itself. */
 int store_begin(store_conn_t *c, err_t *e)
 {
-    return store_exec_script(c, "BEGIN IMMEDIATE", e);
+    if (c->depth > 0) {
+        if (store_exec_script(c, "SAVEPOINT nest", e) < 0) return -1;
+        c->depth++;
+        return 0;
+    }
+    /* This process's writers queue on a mutex, waking the moment it is free, instead of
+     * sleeping in SQLite's busy handler (whole milliseconds) while another thread writes.
+     * Other processes (the CLI) still meet at SQLite's own lock. */
+    pthread_mutex_lock(&c->store->write_lock);
+    if (store_exec_script(c, "BEGIN IMMEDIATE", e) < 0) {
+        pthread_mutex_unlock(&c->store->write_lock);
+        return -1;
+    }
+    c->depth = 1;
+    return 0;
 }
 
 int store_commit(store_conn_t *c, err_t *e)
 {
+    if (c->depth > 1) {
+        if (store_exec_script(c, "RELEASE nest", e) < 0) {
+            store_rollback(c);
+            return -1;
+        }
+        c->depth--;
+        return 0;
+    }
     if (store_exec_script(c, "COMMIT", e) < 0) {
         store_rollback(c);
         return -1;
     }
+    c->depth = 0;
+    pthread_mutex_unlock(&c->store->write_lock);
     return 0;
 }
 
 void store_rollback(store_conn_t *c)
 {
+    if (c->depth > 1) {
+        sqlite3_exec(c->db, "ROLLBACK TO nest; RELEASE nest", NULL, NULL, NULL);
+        c->depth--;
+        return;
+    }
     if (!sqlite3_get_autocommit(c->db)) sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+    if (c->depth == 1) pthread_mutex_unlock(&c->store->write_lock);
+    c->depth = 0;
 }
 
 static store_stmt_t *stmt_get(store_conn_t *c, const char *sql, err_t *e)
@@ -416,6 +452,7 @@ store_t *store_open(const char *data_dir, const store_opts_t *opts, err_t *e)
     s->opts = *opts;
     s->gen = atomic_fetch_add(&store_gen_counter, 1) + 1;
     pthread_mutex_init(&s->lock, NULL);
+    pthread_mutex_init(&s->write_lock, NULL);
     sqlite3 *db = db_open(s, !opts->readonly, e);
     if (!db) {
         store_close(s);
@@ -442,5 +479,6 @@ void store_close(store_t *s)
     for (int i = 0; i < TL_SLOTS; i++)
         if (tl_slots[i].gen == s->gen) tl_slots[i].conn = NULL;
     pthread_mutex_destroy(&s->lock);
+    pthread_mutex_destroy(&s->write_lock);
     free(s);
 }

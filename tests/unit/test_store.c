@@ -347,6 +347,38 @@ static void test_transactions(void **state)
     assert_int_equal(count_rows(f->c, "u"), 0);
 }
 
+/* Nested begin/commit are savepoints: an inner rollback undoes only its level, and
+ * nothing is durable until the outermost commit. */
+static void test_nested_transactions(void **state)
+{
+    fx_t *f = *state;
+    err_t e = {0};
+    assert_int_equal(store_begin(f->c, &e), 0);
+    assert_int_equal(store_begin(f->c, &e), 0);
+    assert_int_equal(store_exec(f->c, &e, "INSERT INTO t (b) VALUES ($1)", "d", 1), 1);
+    assert_int_equal(store_commit(f->c, &e), 0); /* inner: released, not yet durable */
+    assert_int_equal(store_begin(f->c, &e), 0);
+    assert_int_equal(store_exec(f->c, &e, "INSERT INTO t (b) VALUES ($1)", "d", 2), 1);
+    store_rollback(f->c); /* inner: only row 2 goes */
+    assert_int_equal(count_rows(f->c, "t"), 1);
+    assert_int_equal(store_begin(f->c, &e), 0);
+    assert_int_equal(store_exec(f->c, &e, "INSERT INTO t (b) VALUES ($1)", "d", 3), 1);
+    assert_int_equal(store_commit(f->c, &e), 0);
+    assert_int_equal(store_commit(f->c, &e), 0); /* outer: rows 1 and 3 */
+    store_close(f->store);
+    f->store = NULL;
+    open_fx(f);
+    assert_int_equal(count_rows(f->c, "t"), 2);
+
+    /* an outer rollback undoes released inner levels too */
+    assert_int_equal(store_begin(f->c, &e), 0);
+    assert_int_equal(store_begin(f->c, &e), 0);
+    assert_int_equal(store_exec(f->c, &e, "INSERT INTO t (b) VALUES ($1)", "d", 4), 1);
+    assert_int_equal(store_commit(f->c, &e), 0);
+    store_rollback(f->c);
+    assert_int_equal(count_rows(f->c, "t"), 2);
+}
+
 static void test_statement_reuse(void **state)
 {
     fx_t *f = *state;
@@ -616,6 +648,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_unique_violation, setup_table, teardown),
         cmocka_unit_test_setup_teardown(test_transactions, setup_table, teardown),
+        cmocka_unit_test_setup_teardown(test_nested_transactions, setup_table, teardown),
         cmocka_unit_test_setup_teardown(test_statement_reuse, setup_table, teardown),
         cmocka_unit_test_setup_teardown(test_reentrant_same_sql, setup_table, teardown),
         cmocka_unit_test_setup_teardown(test_threads_get_own_connections, setup_table, teardown),
