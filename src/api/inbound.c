@@ -118,6 +118,19 @@ static void inbound(http_req_t *req)
         json_decref(app);
         return;
     }
+    if (a->handshake && a->handshake_on_post) {
+        channel_reply_t reply = {0};
+        int h = a->handshake(&in, credential, secret, &reply, &e);
+        if (h <= 0) {
+            if (h == 0)
+                http_reply_raw(req, reply.status ? reply.status : 200, "text/plain", reply.body,
+                               strlen(reply.body));
+            else
+                http_reply_err(req, &e);
+            json_decref(app);
+            return;
+        }
+    }
     channel_events_t ev = {0};
     if (a->verify(&in, credential, secret, &e) < 0 || a->parse(&in, &ev, &e) < 0 ||
         convo_inbound_store(&cx, app_id, (convo_channel_t)ch, &ev, &e) < 0) {

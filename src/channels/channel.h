@@ -113,6 +113,7 @@ typedef struct {
     const char *name;           /* "WHATSAPP" */
     const char *credential_key; /* "static_bearer", "static_token", "telegram_credentials", ... */
     const char *default_base_url;
+    int handshake_on_post;
 
     /* Build the provider request that sends in->app_message to in->recipient. A message the
      * channel cannot carry (too long, unsupported type) is INVALID_ARGUMENT naming why. */
@@ -129,8 +130,10 @@ typedef struct {
      * nothing Parley handles give 0 events and 0 (the provider still gets 200). Malformed
      * ones are -1 with ERR_INVALID_ARGUMENT (400). */
     int (*parse)(const channel_inbound_t *in, channel_events_t *out, err_t *e);
-    /* Optional (NULL if the channel has none): answer a GET verification handshake
-     * (WhatsApp/Messenger/Instagram hub.challenge). 0 with reply filled, -1 to refuse. */
+    /* Optional (NULL if the channel has none): answer a verification handshake, a GET
+     * (WhatsApp/Messenger/Instagram hub.challenge), or with handshake_on_post a POST (RBM's
+     * {clientToken, secret}). 0 with reply filled, -1 to refuse, and for a POST 1 when the
+     * request is not a handshake (it is then verified and parsed as usual). */
     int (*handshake)(const channel_inbound_t *in, json_t *credential, const char *callback_secret,
                      channel_reply_t *reply, err_t *e);
 

@@ -600,12 +600,12 @@ static int rcs_handshake(const channel_inbound_t *in, json_t *credential,
     json_t *j = in->body && in->body_len ? json_loadb(in->body, in->body_len, 0, NULL) : NULL;
     int rc = -1;
     if (!is_handshake(j)) {
-        err_set(e, ERR_INVALID_ARGUMENT, "not an RBM webhook verification request");
+        rc = 1; /* an ordinary event: the caller verifies and parses it */
     } else {
         const char *t = channel_str(j, "clientToken"), *secret = channel_str(j, "secret");
         if (callback_secret && *callback_secret &&
             !(strlen(t) == strlen(callback_secret) && sec_equal(t, callback_secret, strlen(t))))
-            err_set(e, ERR_PERMISSION_DENIED, "RBM clientToken does not match");
+            err_set(e, ERR_UNAUTHENTICATED, "RBM clientToken does not match");
         else if (strlen(secret) >= sizeof reply->body)
             err_set(e, ERR_INVALID_ARGUMENT, "RBM verification secret is too long");
         else {
@@ -756,6 +756,7 @@ const channel_t channel_rcs = {
     .verify = rcs_verify,
     .parse = rcs_parse,
     .handshake = rcs_handshake,
+    .handshake_on_post = 1,
     .check = rcs_check,
     .check_result = rcs_check_result,
     .transcode = rcs_transcode,

@@ -244,14 +244,32 @@ fail:
 }
 
 /* The contact owning an identity: 1 (owner filled), 0 none, -1 store error. */
+/* Phone numbers arrive with and without '+' (SMSCs, WhatsApp and RBM send digits only;
+ * people write E.164): on phone channels both forms name the same identity. */
+static void phone_alternate(convo_channel_t ch, const char *identity, char *alt, size_t cap)
+{
+    const char *digits = identity[0] == '+' ? identity + 1 : identity;
+    int phone = (ch == CONVO_SMS || ch == CONVO_WHATSAPP || ch == CONVO_RCS) && *digits &&
+                strspn(digits, "0123456789") == strlen(digits);
+    if (!phone)
+        snprintf(alt, cap, "%s", identity);
+    else if (identity[0] == '+')
+        snprintf(alt, cap, "%s", digits);
+    else
+        snprintf(alt, cap, "+%s", digits);
+}
+
 static int identity_owner(const convo_ctx_t *cx, convo_channel_t ch, const char *app_id,
                           const char *identity, char owner[ULID_LEN + 1], err_t *e)
 {
+    char alt[CONVO_CONTACT_TEXT_MAX * 4 + 2];
+    phone_alternate(ch, identity, alt, sizeof alt);
     store_stmt_t *st =
         store_query(cx->conn, e,
                     "SELECT contact_id FROM contact_identities WHERE project_id = $1 "
-                    "AND channel = $2 AND app_id = $3 AND identity = $4",
-                    "ssss", cx->project_id, convo_channel_names[ch], app_id, identity);
+                    "AND channel = $2 AND app_id = $3 AND identity IN ($4, $5) "
+                    "ORDER BY identity = $4 DESC",
+                    "sssss", cx->project_id, convo_channel_names[ch], app_id, identity, alt);
     if (!st) return -1;
     int rc = store_step(st, e);
     if (rc == 1) snprintf(owner, ULID_LEN + 1, "%s", store_col_text(st, 0));

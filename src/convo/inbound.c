@@ -107,6 +107,40 @@ static int store_message(const convo_ctx_t *cx, const char *app_id, convo_channe
     return rc;
 }
 
+/* A receipt that names no message but a time (Messenger's read/delivery watermark):
+ * everything sent to that identity up to then has reached the status. */
+static int store_watermark(const convo_ctx_t *cx, const char *app_id, convo_channel_t ch,
+                           const channel_event_t *ev, err_t *e)
+{
+    store_stmt_t *st = store_query(
+        cx->conn, e,
+        "SELECT id FROM messages WHERE app_id = $1 AND channel = $2 AND identity = $3 AND "
+        "direction = 'TO_CONTACT' AND accept_time <= $4 AND status IN ('QUEUED_ON_CHANNEL', "
+        "'DELIVERED') ORDER BY id LIMIT 1000",
+        "sssi", app_id, convo_channel_names[ch], ev->identity, ev->time_ms);
+    if (!st) return -1;
+    json_t *ids = json_array();
+    int rc;
+    while ((rc = store_step(st, e)) == 1)
+        json_array_append_new(ids, json_string(store_col_text(st, 0)));
+    store_done(st);
+    size_t i;
+    json_t *id = NULL;
+    json_array_foreach(ids, i, id)
+    {
+        if (rc < 0) break;
+        rc = convo_message_set_status(cx, json_string_value(id), ev->status, NULL, NULL, NULL, NULL,
+                                      e);
+        if (rc == 1) {
+            json_t *m = convo_message_get(cx, json_string_value(id), e);
+            rc = m ? convo_event_delivery(cx, app_id, m, ev->status, NULL, NULL, e) : -1;
+            json_decref(m);
+        }
+    }
+    json_decref(ids);
+    return rc < 0 ? -1 : 0;
+}
+
 static int store_receipt(const convo_ctx_t *cx, const char *app_id, convo_channel_t ch,
                          const channel_event_t *ev, err_t *e)
 {
@@ -162,6 +196,9 @@ int convo_inbound_store(const convo_ctx_t *cx, const char *app_id, convo_channel
             rc = store_message(cx, app_id, ch, x, dispatch_mode, e);
         } else if (*x->provider_id) {
             rc = store_receipt(cx, app_id, ch, x, e);
+        } else if (*x->identity && x->time_ms > 0 &&
+                   (strcmp(x->status, "READ") == 0 || strcmp(x->status, "DELIVERED") == 0)) {
+            rc = store_watermark(cx, app_id, ch, x, e);
         }
     }
     if (rc < 0 || store_commit(cx->conn, e) < 0) {

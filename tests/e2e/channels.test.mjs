@@ -594,7 +594,7 @@ describe('channels end to end', () => {
     assert.deepEqual(cb.message.contact_message, { choice_response_message: { message_id: choice.message_id, postback_data: 'size-s' } });
   });
 
-  test('RBM webhook registration: the POSTed clientToken/secret check gets the secret back', { todo: 'src/api/inbound.c offers only GET requests to the adapter\'s handshake (docs/channels.md, RBM known gaps)' }, async () => {
+  test('RBM webhook registration: the POSTed clientToken/secret check gets the secret back', async () => {
     const body = JSON.stringify({ clientToken: RBM_CLIENT_TOKEN, secret: 'rbm-verify-8f3a' });
     const r = await post(omni, 'rcs', body);
     assert.equal(r.status, 200);
@@ -603,7 +603,7 @@ describe('channels end to end', () => {
     assert.equal(wrong.status, 401);
   });
 
-  test('a Messenger read (a watermark, no message id) reports READ', { todo: 'the inbound layer ignores receipts without a provider id' }, async () => {
+  test('a Messenger read (a watermark, no message id) reports READ', async () => {
     const { message_id } = sent.MESSENGER[0];
     const body = ms.webhook.read({ sender: '5512345678901234' });
     assert.equal((await post(omni, 'messenger', body, hubSignature(MS_SECRET, body))).status, 200);

@@ -113,6 +113,16 @@ describe('SMS over SMPP', () => {
     assert.deepEqual(ev.message.contact_message, { text_message: { text: 'Hi from SMS' } });
   });
 
+  test('phone identities match with or without "+"', async () => {
+    const c = await sinch.conversation.contact.create({ contactCreateRequestBody: { language: 'EN', display_name: 'Plus',
+      channel_identities: [{ channel: 'SMS', identity: '+46700000888' }] } });
+    smsc.send({ cmd: 'deliver', from: '46700000888', to: '46700000000', text: 'same person' });
+    const ev = parsed(await hooks.waitFor((r) => r.body.includes('same person')));
+    assert.equal(ev.message.contact_id, c.id, 'the inbound SMS found the contact stored with "+"');
+    const dup = sinch.conversation.contact.create({ contactCreateRequestBody: { language: 'EN', channel_identities: [{ channel: 'SMS', identity: '46700000888' }] } });
+    await assert.rejects(dup, (err) => err.statusCode === 409);
+  });
+
   test('a refused message falls back to the next channel', async () => {
     const two = await sinch.conversation.app.create({ appCreateRequestBody: { display_name: 'sms+tg', channel_credentials: [
       { channel: 'SMS', static_bearer: { claimed_identity: '46700000001', token: `smpp://parley:secret@127.0.0.1:${smsc.port}` } },
