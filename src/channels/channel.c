@@ -1,6 +1,7 @@
 /* channel.c: the adapter registry and the small helpers adapters share. */
 #include "channels/channel.h"
 #include "base/buf.h"
+#include "base/utf8.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -82,6 +83,27 @@ int channel_too_long(err_t *e, const char *channel, const char *what, size_t hav
 {
     return err_set(e, ERR_INVALID_ARGUMENT, "%s %s is limited to %zu %s, got %zu", channel, what,
                    max, unit, have);
+}
+
+void channel_result_set(channel_result_t *r, channel_outcome_t outcome, const char *code,
+                        const char *description)
+{
+    r->outcome = outcome;
+    snprintf(r->reason_code, sizeof r->reason_code, "%s", code);
+    utf8_copy(r->description, sizeof r->description, description ? description : "");
+}
+
+int channel_id_text(json_t *v, char *out, size_t cap)
+{
+    if (json_is_integer(v)) {
+        snprintf(out, cap, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        return 0;
+    }
+    if (json_is_string(v) && json_string_length(v)) {
+        utf8_copy(out, cap, json_string_value(v));
+        return 0;
+    }
+    return -1;
 }
 
 /* Defined in each adapter file. */

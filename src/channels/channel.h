@@ -159,6 +159,12 @@ char *channel_dump(const json_t *v);
 int channel_too_long(err_t *e, const char *channel, const char *what, size_t have, size_t max,
                      const char *unit);
 
+/* Fill a send result: outcome, Sinch Reason.code, and the provider's words (cut to fit). */
+void channel_result_set(channel_result_t *r, channel_outcome_t outcome, const char *code,
+                        const char *description);
+/* A provider id given as a JSON integer or non-empty string, as text; -1 otherwise. */
+int channel_id_text(json_t *v, char *out, size_t cap);
+
 /* The adapter of a channel (NULL for SMS, which speaks SMPP: see channels/smpp.h). */
 const channel_t *channel_get(convo_channel_t ch);
 

@@ -429,14 +429,6 @@ static int rcs_send(const channel_send_t *in, channel_http_t *out, err_t *e)
     return 0;
 }
 
-static void result_set(channel_result_t *r, channel_outcome_t oc, const char *code,
-                       const char *desc)
-{
-    r->outcome = oc;
-    snprintf(r->reason_code, sizeof r->reason_code, "%s", code);
-    utf8_copy(r->description, sizeof r->description, desc ? desc : "");
-}
-
 static void rcs_send_result(long status, const char *body, size_t len, channel_result_t *out)
 {
     memset(out, 0, sizeof *out);
@@ -458,17 +450,18 @@ static void rcs_send_result(long status, const char *body, size_t len, channel_r
     } else if (status == 409) {
         out->outcome = CHANNEL_SENT; /* ALREADY_EXISTS: this messageId was accepted before */
     } else if (status == 0 || status >= 500) {
-        result_set(out, CHANNEL_RETRY, "CHANNEL_FAILURE", desc);
+        channel_result_set(out, CHANNEL_RETRY, "CHANNEL_FAILURE", desc);
     } else if (status == 429) {
-        result_set(out, CHANNEL_RETRY, "RATE_LIMITED", desc);
+        channel_result_set(out, CHANNEL_RETRY, "RATE_LIMITED", desc);
     } else if (status == 404) {
-        result_set(out, CHANNEL_FAILED, "RECIPIENT_NOT_REACHABLE", desc); /* not RCS-capable */
+        channel_result_set(out, CHANNEL_FAILED, "RECIPIENT_NOT_REACHABLE",
+                           desc); /* not RCS-capable */
     } else if (status == 401 || status == 403) {
-        result_set(out, CHANNEL_FAILED, "CHANNEL_BAD_CONFIGURATION", desc);
+        channel_result_set(out, CHANNEL_FAILED, "CHANNEL_BAD_CONFIGURATION", desc);
     } else if (status == 400) {
-        result_set(out, CHANNEL_FAILED, "BAD_REQUEST", desc);
+        channel_result_set(out, CHANNEL_FAILED, "BAD_REQUEST", desc);
     } else {
-        result_set(out, CHANNEL_FAILED, "CHANNEL_FAILURE", desc);
+        channel_result_set(out, CHANNEL_FAILED, "CHANNEL_FAILURE", desc);
     }
     json_decref(j);
 }

@@ -571,14 +571,6 @@ static int tg_send(const channel_send_t *in, channel_http_t *out, err_t *e)
     return 0;
 }
 
-static void result_set(channel_result_t *r, channel_outcome_t oc, const char *code,
-                       const char *desc)
-{
-    r->outcome = oc;
-    snprintf(r->reason_code, sizeof r->reason_code, "%s", code);
-    utf8_copy(r->description, sizeof r->description, desc ? desc : "");
-}
-
 static void tg_send_result(long status, const char *body, size_t len, channel_result_t *out)
 {
     memset(out, 0, sizeof *out);
@@ -609,24 +601,24 @@ static void tg_send_result(long status, const char *body, size_t len, channel_re
         desc = fallback;
     }
     if (status == 0)
-        result_set(out, CHANNEL_RETRY, "CHANNEL_FAILURE", desc);
+        channel_result_set(out, CHANNEL_RETRY, "CHANNEL_FAILURE", desc);
     else if (code == 429 || status == 429)
-        result_set(out, CHANNEL_RETRY, "RATE_LIMITED", desc);
+        channel_result_set(out, CHANNEL_RETRY, "RATE_LIMITED", desc);
     else if (status >= 500 || code >= 500)
-        result_set(out, CHANNEL_RETRY, "CHANNEL_FAILURE", desc);
+        channel_result_set(out, CHANNEL_RETRY, "CHANNEL_FAILURE", desc);
     else if (code == 403)
-        result_set(out, CHANNEL_FAILED, "RECIPIENT_NOT_REACHABLE", desc);
+        channel_result_set(out, CHANNEL_FAILED, "RECIPIENT_NOT_REACHABLE", desc);
     else if (code == 401 || code == 404)
-        result_set(out, CHANNEL_FAILED, "CHANNEL_BAD_CONFIGURATION", desc);
+        channel_result_set(out, CHANNEL_FAILED, "CHANNEL_BAD_CONFIGURATION", desc);
     else if (code == 400 && strstr(desc, "chat not found"))
-        result_set(out, CHANNEL_FAILED, "RECIPIENT_INVALID_CHANNEL_IDENTITY", desc);
+        channel_result_set(out, CHANNEL_FAILED, "RECIPIENT_INVALID_CHANNEL_IDENTITY", desc);
     else if (code == 400 && (strstr(desc, "HTTP URL") || strstr(desc, "web page content") ||
                              strstr(desc, "file identifier")))
-        result_set(out, CHANNEL_FAILED, "MEDIA_NOT_REACHABLE", desc);
+        channel_result_set(out, CHANNEL_FAILED, "MEDIA_NOT_REACHABLE", desc);
     else if (code == 400)
-        result_set(out, CHANNEL_FAILED, "BAD_REQUEST", desc);
+        channel_result_set(out, CHANNEL_FAILED, "BAD_REQUEST", desc);
     else
-        result_set(out, CHANNEL_FAILED, "CHANNEL_FAILURE", desc);
+        channel_result_set(out, CHANNEL_FAILED, "CHANNEL_FAILURE", desc);
     json_decref(j);
 }
 
@@ -717,20 +709,6 @@ static int tg_verify(const channel_inbound_t *in, json_t *credential, const char
 static int bad(err_t *e, const char *what)
 {
     return err_set(e, ERR_INVALID_ARGUMENT, "malformed Telegram update: %s", what);
-}
-
-/* An integer or string id as text. */
-static int id_text(json_t *v, char *out, size_t cap)
-{
-    if (json_is_integer(v)) {
-        snprintf(out, cap, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-        return 0;
-    }
-    if (json_is_string(v) && json_string_length(v)) {
-        utf8_copy(out, cap, json_string_value(v));
-        return 0;
-    }
-    return -1;
 }
 
 /* first_name [last_name] of a User (or a private Chat). */
@@ -845,7 +823,8 @@ static int tg_parse_message(json_t *msg, channel_events_t *out, err_t *e)
     json_t *chat = json_object_get(msg, "chat"), *from = json_object_get(msg, "from");
     json_t *mid = json_object_get(msg, "message_id"), *date = json_object_get(msg, "date");
     char chat_id[64];
-    if (!json_is_object(chat) || id_text(json_object_get(chat, "id"), chat_id, sizeof chat_id) < 0)
+    if (!json_is_object(chat) ||
+        channel_id_text(json_object_get(chat, "id"), chat_id, sizeof chat_id) < 0)
         return bad(e, "message.chat.id is required");
     if (!json_is_integer(mid)) return bad(e, "message.message_id must be an integer");
     if (!json_is_integer(date) || json_integer_value(date) < 0 ||
@@ -880,14 +859,14 @@ static int tg_parse_callback(json_t *cb, channel_events_t *out, err_t *e)
     if (msg) {
         json_t *chat = json_object_get(msg, "chat");
         if (!json_is_object(chat) ||
-            id_text(json_object_get(chat, "id"), chat_id, sizeof chat_id) < 0 ||
+            channel_id_text(json_object_get(chat, "id"), chat_id, sizeof chat_id) < 0 ||
             !json_is_integer(json_object_get(msg, "message_id")))
             return bad(e, "callback_query.message needs chat.id and message_id");
         snprintf(ref, sizeof ref, "%s:%" JSON_INTEGER_FORMAT, chat_id,
                  json_integer_value(json_object_get(msg, "message_id")));
     } else {
         /* a button under an inline-mode message: the user's private chat id is their id */
-        if (id_text(json_object_get(from, "id"), chat_id, sizeof chat_id) < 0)
+        if (channel_id_text(json_object_get(from, "id"), chat_id, sizeof chat_id) < 0)
             return bad(e, "callback_query.from.id is required");
         utf8_copy(ref, sizeof ref, channel_str_or(cb, "inline_message_id"));
     }

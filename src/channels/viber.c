@@ -496,14 +496,6 @@ static int vb_send(const channel_send_t *in, channel_http_t *out, err_t *e)
     return 0;
 }
 
-static void result_set(channel_result_t *r, channel_outcome_t oc, const char *code,
-                       const char *desc)
-{
-    r->outcome = oc;
-    snprintf(r->reason_code, sizeof r->reason_code, "%s", code);
-    utf8_copy(r->description, sizeof r->description, desc ? desc : "");
-}
-
 /* Viber's status codes (send_message "status") -> reason code; RETRY only for 12. */
 static const char *vb_reason(long st)
 {
@@ -554,10 +546,11 @@ static void vb_send_result(long status, const char *body, size_t len, channel_re
     if (status == 0 || status >= 500 || status == 429) {
         snprintf(desc, sizeof desc, status ? "Viber answered HTTP %ld" : "no answer from Viber",
                  status);
-        result_set(out, CHANNEL_RETRY, status == 429 ? "RATE_LIMITED" : "CHANNEL_FAILURE", desc);
+        channel_result_set(out, CHANNEL_RETRY, status == 429 ? "RATE_LIMITED" : "CHANNEL_FAILURE",
+                           desc);
     } else if (status < 200 || status >= 300 || !json_is_integer(st)) {
         snprintf(desc, sizeof desc, "Viber answered HTTP %ld without a status", status);
-        result_set(out, CHANNEL_FAILED, "CHANNEL_FAILURE", desc);
+        channel_result_set(out, CHANNEL_FAILED, "CHANNEL_FAILURE", desc);
     } else if (json_integer_value(st) == 0) {
         out->outcome = CHANNEL_SENT;
         json_t *tok = json_object_get(j, "message_token");
@@ -569,7 +562,7 @@ static void vb_send_result(long status, const char *body, size_t len, channel_re
     } else {
         long s = (long)json_integer_value(st);
         snprintf(desc, sizeof desc, "Viber status %ld: %s", s, channel_str_or(j, "status_message"));
-        result_set(out, s == 12 ? CHANNEL_RETRY : CHANNEL_FAILED, vb_reason(s), desc);
+        channel_result_set(out, s == 12 ? CHANNEL_RETRY : CHANNEL_FAILED, vb_reason(s), desc);
     }
     json_decref(j);
 }
@@ -649,19 +642,6 @@ static int vb_verify(const channel_inbound_t *in, json_t *credential, const char
 static int bad(err_t *e, const char *what)
 {
     return err_set(e, ERR_INVALID_ARGUMENT, "malformed Viber callback: %s", what);
-}
-
-static int token_text(json_t *v, char *out, size_t cap)
-{
-    if (json_is_integer(v)) {
-        snprintf(out, cap, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-        return 0;
-    }
-    if (json_is_string(v) && json_string_length(v)) {
-        utf8_copy(out, cap, json_string_value(v));
-        return 0;
-    }
-    return -1;
 }
 
 /* A reply-button tap: the text is one of the postbacks our tracking_data listed. */
@@ -761,7 +741,7 @@ static int vb_parse(const channel_inbound_t *in, channel_events_t *out, err_t *e
             rc = bad(e, "sender.id is required");
         else if (!json_is_object(msg))
             rc = bad(e, "message must be an object");
-        else if (token_text(json_object_get(j, "message_token"), token, sizeof token) < 0)
+        else if (channel_id_text(json_object_get(j, "message_token"), token, sizeof token) < 0)
             rc = bad(e, "message_token is required");
         else if (!(cm = vb_content(msg, e)))
             rc = -1;
@@ -778,7 +758,7 @@ static int vb_parse(const channel_inbound_t *in, channel_events_t *out, err_t *e
         const char *user = channel_str(j, "user_id");
         if (!user || !*user)
             rc = bad(e, "user_id is required");
-        else if (token_text(json_object_get(j, "message_token"), token, sizeof token) < 0)
+        else if (channel_id_text(json_object_get(j, "message_token"), token, sizeof token) < 0)
             rc = bad(e, "message_token is required");
         else {
             channel_event_t *ev = channel_events_add(out);

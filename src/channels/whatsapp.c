@@ -113,8 +113,8 @@ static void name_ext(const char *name, char *ext, size_t cap)
     ext[0] = '\0';
     if (!n || n >= cap) return;
     for (size_t i = 0; i <= n; i++)
-        ext[i] = (char)((dot[1 + i] >= 'A' && dot[1 + i] <= 'Z') ? dot[1 + i] - 'A' + 'a'
-                                                                 : dot[1 + i]);
+        ext[i] =
+            (char)((dot[1 + i] >= 'A' && dot[1 + i] <= 'Z') ? dot[1 + i] - 'A' + 'a' : dot[1 + i]);
 }
 
 /* The Cloud API takes only JPEG and PNG as images: WebP is its sticker format, and an image
