@@ -14,7 +14,7 @@ size_t utf8_len(const char *s)
 void utf8_copy(char *dst, size_t cap, const char *src)
 {
     if (cap == 0) return;
-    size_t n = strlen(src);
+    size_t n = src ? strlen(src) : 0;
     if (n >= cap) {
         n = cap - 1;
         while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80)

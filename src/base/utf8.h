@@ -7,7 +7,8 @@
 
 /* Unicode characters (code points) in s. */
 size_t utf8_len(const char *s);
-/* Copy src into dst (cap bytes, always NUL-terminated), cutting at a character boundary. */
+/* Copy src (NULL = "") into dst (cap bytes, always NUL-terminated), cutting at a
+ * character boundary. */
 void utf8_copy(char *dst, size_t cap, const char *src);
 
 #endif

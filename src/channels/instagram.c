@@ -9,6 +9,7 @@
 #include "base/buf.h"
 #include "channels/channel.h"
 #include "channels/meta.h"
+#include "base/utf8.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -46,7 +47,7 @@ static int ig_send(const channel_send_t *in, channel_http_t *out, err_t *e)
     if (!token) return -1;
     if (!in->recipient || !*in->recipient)
         return err_set(e, ERR_INVALID_ARGUMENT, "no Instagram recipient (Instagram-scoped id)");
-    const char *tag = channel_meta_str(in->channel_properties, "INSTAGRAM_MESSAGE_TAG");
+    const char *tag = channel_str_or(in->channel_properties, "INSTAGRAM_MESSAGE_TAG");
     json_t *msg = channel_meta_msgr_message(in->app_message, &ig_opts, e);
     if (!msg) return -1;
     json_t *body = json_pack("{s:{s:s}}", "recipient", "id", in->recipient);

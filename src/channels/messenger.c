@@ -9,6 +9,7 @@
 #include "base/buf.h"
 #include "channels/channel.h"
 #include "channels/meta.h"
+#include "base/utf8.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -68,9 +69,9 @@ static int ms_send(const channel_send_t *in, channel_http_t *out, err_t *e)
     if (!in->recipient || !*in->recipient)
         return err_set(e, ERR_INVALID_ARGUMENT, "no Messenger recipient (page-scoped id)");
     json_t *props = in->channel_properties;
-    const char *type = channel_meta_str(props, "MESSENGER_MESSAGING_TYPE");
-    const char *tag = channel_meta_str(props, "MESSENGER_MESSAGE_TAG");
-    const char *note = channel_meta_str(props, "MESSENGER_NOTIFICATION_TYPE");
+    const char *type = channel_str_or(props, "MESSENGER_MESSAGING_TYPE");
+    const char *tag = channel_str_or(props, "MESSENGER_MESSAGE_TAG");
+    const char *note = channel_str_or(props, "MESSENGER_NOTIFICATION_TYPE");
     if (!*type) type = *tag ? "MESSAGE_TAG" : "RESPONSE";
     if (!one_of(type, types))
         return err_set(e, ERR_INVALID_ARGUMENT,

@@ -4,6 +4,7 @@
  * and webhook shapes that Messenger and Instagram both use. Kept in one place so the
  * three adapters verify, fail and fall back identically (docs/channels.md). */
 #include "channels/meta.h"
+#include "base/utf8.h"
 #include "base/buf.h"
 #include "base/jsonx.h"
 #include "base/sec.h"
@@ -23,25 +24,6 @@ size_t channel_meta_chars(const char *s)
     for (; *s; s++)
         if (((unsigned char)*s & 0xC0) != 0x80) n++;
     return n;
-}
-
-void channel_meta_copy(char *dst, size_t cap, const char *src)
-{
-    if (!cap) return;
-    size_t n = src ? strlen(src) : 0;
-    if (n >= cap) {
-        n = cap - 1;
-        while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80)
-            n--;
-    }
-    if (n) memcpy(dst, src, n);
-    dst[n] = '\0';
-}
-
-const char *channel_meta_str(json_t *o, const char *key)
-{
-    const char *s = json_string_value(json_object_get(o, key));
-    return s ? s : "";
 }
 
 const char *channel_meta_cred(json_t *credential, const char *key, const char *field)
@@ -213,7 +195,7 @@ int channel_meta_handshake(const channel_inbound_t *in, const char *callback_sec
                        sizeof reply->body - 1);
     }
     reply->status = 200;
-    channel_meta_copy(reply->body, sizeof reply->body, challenge);
+    utf8_copy(reply->body, sizeof reply->body, challenge);
     return 0;
 }
 
@@ -238,14 +220,14 @@ void channel_meta_error_parse(const char *body, size_t len, channel_meta_error_t
         out->code = code_value(json_object_get(er, "code"));
         out->subcode = code_value(json_object_get(er, "error_subcode"));
         out->transient = json_is_true(json_object_get(er, "is_transient"));
-        const char *msg = channel_meta_str(er, "message");
-        const char *details = channel_meta_str(json_object_get(er, "error_data"), "details");
+        const char *msg = channel_str_or(er, "message");
+        const char *details = channel_str_or(json_object_get(er, "error_data"), "details");
         buf_t b;
         buf_init(&b);
         buf_puts(&b, msg);
         if (*details && strcmp(details, msg) != 0)
             buf_printf(&b, "%s(%s)", *msg ? " " : "", details);
-        channel_meta_copy(out->message, sizeof out->message, b.data);
+        utf8_copy(out->message, sizeof out->message, b.data);
         buf_free(&b);
     }
     json_decref(root);
@@ -339,11 +321,11 @@ void channel_meta_failure(long status, const char *body, size_t len, channel_res
             reason = "CHANNEL_FAILURE";
     }
     out->outcome = retry ? CHANNEL_RETRY : CHANNEL_FAILED;
-    channel_meta_copy(out->reason_code, sizeof out->reason_code, reason);
+    utf8_copy(out->reason_code, sizeof out->reason_code, reason);
     if (ge.found && ge.message[0])
-        channel_meta_copy(out->description, sizeof out->description, ge.message);
+        utf8_copy(out->description, sizeof out->description, ge.message);
     else if (status == 0)
-        channel_meta_copy(out->description, sizeof out->description, "no answer from the provider");
+        utf8_copy(out->description, sizeof out->description, "no answer from the provider");
     else
         snprintf(out->description, sizeof out->description, "HTTP %ld from the provider", status);
 }
@@ -357,9 +339,9 @@ int channel_meta_check_result(long status, const char *body, size_t len, char *d
     channel_meta_error_parse(body, len, &ge);
     if (!cap) return -1;
     if (ge.found && ge.message[0])
-        channel_meta_copy(description, cap, ge.message);
+        utf8_copy(description, cap, ge.message);
     else if (status == 0)
-        channel_meta_copy(description, cap, "no answer from the provider");
+        utf8_copy(description, cap, "no answer from the provider");
     else
         snprintf(description, cap, "HTTP %ld from the provider", status);
     return -1;
@@ -405,8 +387,8 @@ static json_t *msgr_quick_replies(json_t *choices)
     json_array_foreach(choices, i, c)
     {
         json_t *tm = json_object_get(c, "text_message");
-        const char *title = channel_meta_str(tm, "text");
-        const char *payload = channel_meta_str(c, "postback_data");
+        const char *title = channel_str_or(tm, "text");
+        const char *payload = channel_str_or(c, "postback_data");
         if (!json_is_object(tm) || !*title) goto no;
         if (!*payload) payload = title;
         if (channel_meta_chars(payload) > 1000) goto no;
@@ -425,20 +407,20 @@ static json_t *msgr_button(json_t *c, const channel_meta_msgr_t *o)
 {
     json_t *v;
     if ((v = json_object_get(c, "text_message"))) {
-        const char *title = channel_meta_str(v, "text");
-        const char *payload = channel_meta_str(c, "postback_data");
+        const char *title = channel_str_or(v, "text");
+        const char *payload = channel_str_or(c, "postback_data");
         if (!*payload) payload = title;
         if (!*title || channel_meta_chars(title) > 20 || channel_meta_chars(payload) > 1000)
             return NULL;
         return json_pack("{s:s,s:s,s:s}", "type", "postback", "title", title, "payload", payload);
     }
     if ((v = json_object_get(c, "url_message"))) {
-        const char *title = channel_meta_str(v, "title"), *url = channel_meta_str(v, "url");
+        const char *title = channel_str_or(v, "title"), *url = channel_str_or(v, "url");
         if (!*title || !*url || channel_meta_chars(title) > 20) return NULL;
         return json_pack("{s:s,s:s,s:s}", "type", "web_url", "url", url, "title", title);
     }
     if ((v = json_object_get(c, "call_message")) && o->phone_buttons) {
-        const char *title = channel_meta_str(v, "title"), *ph = channel_meta_str(v, "phone_number");
+        const char *title = channel_str_or(v, "title"), *ph = channel_str_or(v, "phone_number");
         if (!*title || !*ph || channel_meta_chars(title) > 20) return NULL;
         return json_pack("{s:s,s:s,s:s}", "type", "phone_number", "title", title, "payload", ph);
     }
@@ -468,12 +450,11 @@ static json_t *msgr_buttons(json_t *choices, size_t max, const channel_meta_msgr
  * image, at most 3 buttons), or NULL when the card does not fit one. */
 static json_t *msgr_element(json_t *card, const channel_meta_msgr_t *o)
 {
-    const char *title = channel_meta_str(card, "title"),
-               *sub = channel_meta_str(card, "description");
+    const char *title = channel_str_or(card, "title"), *sub = channel_str_or(card, "description");
     json_t *media = json_object_get(card, "media_message");
-    const char *url = channel_meta_str(media, "url");
+    const char *url = channel_str_or(media, "url");
     json_t *choices = json_object_get(card, "choices");
-    if (*url && strcmp(channel_meta_media_kind(url, channel_meta_str(media, "filename_override")),
+    if (*url && strcmp(channel_meta_media_kind(url, channel_str_or(media, "filename_override")),
                        "image") != 0)
         return NULL;
     if (!*title) title = sub, sub = "";
@@ -505,8 +486,8 @@ static json_t *msgr_generic(json_t *elements)
 
 static json_t *msgr_media(json_t *media)
 {
-    const char *url = channel_meta_str(media, "url");
-    const char *kind = channel_meta_media_kind(url, channel_meta_str(media, "filename_override"));
+    const char *url = channel_str_or(media, "url");
+    const char *kind = channel_meta_media_kind(url, channel_str_or(media, "filename_override"));
     if (strcmp(kind, "document") == 0) kind = "file";
     return msgr_attachment(kind, json_pack("{s:s}", "url", url));
 }
@@ -519,10 +500,10 @@ json_t *channel_meta_msgr_message(json_t *m, const channel_meta_msgr_t *o, err_t
         return NULL;
     }
     if (json_is_object(v = json_object_get(m, "text_message")))
-        return msgr_text(channel_meta_str(v, "text"), "text_message.text", o, e);
+        return msgr_text(channel_str_or(v, "text"), "text_message.text", o, e);
     if (json_is_object(v = json_object_get(m, "media_message"))) return msgr_media(v);
     if (json_is_object(v = json_object_get(m, "choice_message"))) {
-        const char *text = channel_meta_str(json_object_get(v, "text_message"), "text");
+        const char *text = channel_str_or(json_object_get(v, "text_message"), "text");
         json_t *choices = json_object_get(v, "choices"), *arr;
         if (*text && msgr_len(o, text) <= o->text_max && (arr = msgr_quick_replies(choices)))
             return json_pack("{s:s,s:o}", "text", text, "quick_replies", arr);
@@ -535,8 +516,8 @@ json_t *channel_meta_msgr_message(json_t *m, const channel_meta_msgr_t *o, err_t
     if (json_is_object(v = json_object_get(m, "card_message"))) {
         json_t *el = msgr_element(v, o), *media = json_object_get(v, "media_message");
         if (el) return msgr_generic(json_pack("[o]", el));
-        if (json_is_object(media) && !*channel_meta_str(v, "title") &&
-            !*channel_meta_str(v, "description") && !json_array_size(json_object_get(v, "choices")))
+        if (json_is_object(media) && !*channel_str_or(v, "title") &&
+            !*channel_str_or(v, "description") && !json_array_size(json_object_get(v, "choices")))
             return msgr_media(media);
         return msgr_fallback(m, "card_message", o, e);
     }
@@ -580,10 +561,10 @@ void channel_meta_msgr_result(long status, const char *body, size_t len, channel
         json_t *root = body && len ? json_loadb(body, len, 0, NULL) : NULL;
         const char *id = json_string_value(json_object_get(root, "message_id"));
         if (id)
-            channel_meta_copy(out->provider_id, sizeof out->provider_id, id);
+            utf8_copy(out->provider_id, sizeof out->provider_id, id);
         else
-            channel_meta_copy(out->description, sizeof out->description,
-                              "the provider accepted the message without a message_id");
+            utf8_copy(out->description, sizeof out->description,
+                      "the provider accepted the message without a message_id");
         json_decref(root);
         return;
     }
@@ -624,7 +605,7 @@ channel_event_t *channel_meta_add_receipt(channel_meta_parse_t *p, const char *i
     channel_event_t *ev = channel_events_add(&p->ev);
     ev->kind = CHANNEL_EVENT_RECEIPT;
     ev->time_ms = ms;
-    channel_meta_copy(ev->status, sizeof ev->status, status);
+    utf8_copy(ev->status, sizeof ev->status, status);
     if (put_id(p, ev->identity, sizeof ev->identity, identity, "the recipient id") < 0 ||
         put_id(p, ev->provider_id, sizeof ev->provider_id, pid, "the message id") < 0)
         return NULL;
@@ -759,7 +740,7 @@ static json_t *msgr_attachment_in(channel_meta_parse_t *p, json_t *a, const char
 static void nth_id(char *out, size_t cap, const char *mid, size_t n)
 {
     if (n == 0)
-        channel_meta_copy(out, cap, mid);
+        utf8_copy(out, cap, mid);
     else
         snprintf(out, cap, "%.150s#%zu", mid, n + 1);
 }

@@ -79,10 +79,6 @@ char *channel_meta_dump(const json_t *v);
 
 /* Unicode code points in a UTF-8 string (Meta's limits count characters). */
 size_t channel_meta_chars(const char *s);
-/* Copy src into dst (cap bytes, NUL-terminated), cutting at a UTF-8 boundary. */
-void channel_meta_copy(char *dst, size_t cap, const char *src);
-/* The string at key of an object, or "" (never NULL). */
-const char *channel_meta_str(json_t *o, const char *key);
 /* Media kind from a URL's (or file name's) extension: "image", "video", "audio" or
  * "document" (anything unknown). */
 const char *channel_meta_media_kind(const char *url, const char *filename);

@@ -8,6 +8,7 @@
 #include "base/jsonx.h"
 #include "channels/channel.h"
 #include "channels/meta.h"
+#include "base/utf8.h"
 #include "channels/render.h"
 
 #include <limits.h>
@@ -45,7 +46,7 @@ static size_t chars(const char *s)
 
 static const char *str(json_t *o, const char *key)
 {
-    return channel_meta_str(o, key);
+    return channel_str_or(o, key);
 }
 
 /* {"type":T, T:content} (takes content). */
@@ -697,10 +698,10 @@ static void wa_send_result(long status, const char *body, size_t len, channel_re
         const char *id = json_string_value(
             json_object_get(json_array_get(json_object_get(root, "messages"), 0), "id"));
         if (id)
-            channel_meta_copy(out->provider_id, sizeof out->provider_id, id);
+            utf8_copy(out->provider_id, sizeof out->provider_id, id);
         else
-            channel_meta_copy(out->description, sizeof out->description,
-                              "the provider accepted the message without a messages[0].id");
+            utf8_copy(out->description, sizeof out->description,
+                      "the provider accepted the message without a messages[0].id");
         json_decref(root);
         return;
     }
@@ -911,7 +912,7 @@ static int wa_message_in(channel_meta_parse_t *p, json_t *m, json_t *contacts)
     if (!cm) return -1;
     channel_event_t *ev = channel_meta_add_message(p, from, id, ms, cm);
     if (!ev) return -1;
-    channel_meta_copy(ev->display_name, sizeof ev->display_name, profile_name(contacts, from));
+    utf8_copy(ev->display_name, sizeof ev->display_name, profile_name(contacts, from));
     return 0;
 }
 
@@ -951,8 +952,7 @@ static int wa_status_in(channel_meta_parse_t *p, json_t *s)
                                "statuses[].errors[].code must be an integer");
             reason = channel_meta_reason((long)json_integer_value(code), 0, &retry);
         }
-        channel_meta_copy(ev->reason_code, sizeof ev->reason_code,
-                          reason ? reason : "CHANNEL_FAILURE");
+        utf8_copy(ev->reason_code, sizeof ev->reason_code, reason ? reason : "CHANNEL_FAILURE");
     }
     return 0;
 }

@@ -12,6 +12,7 @@
 #include "base/sec.h"
 #include "channels/channel.h"
 #include "channels/meta.h"
+#include "base/utf8.h"
 #include "channels/render.h"
 #include "convo/messages.h"
 
@@ -288,8 +289,9 @@ static void test_wa_media(void **state)
                "\"filename_override\":\"photo.png\"}}",
                "\"type\":\"image\",\"image\":{\"link\":\"https://cdn.example.com/media/123\"}");
     /* WebP is not a Cloud API image type (JPEG and PNG only) but its sticker format */
-    expect_msg(WA, "{\"media_message\":{\"url\":\"https://cdn.example.com/s/Smile.WEBP?v=2\"}}",
-               "\"type\":\"sticker\",\"sticker\":{\"link\":\"https://cdn.example.com/s/Smile.WEBP?v=2\"}");
+    expect_msg(
+        WA, "{\"media_message\":{\"url\":\"https://cdn.example.com/s/Smile.WEBP?v=2\"}}",
+        "\"type\":\"sticker\",\"sticker\":{\"link\":\"https://cdn.example.com/s/Smile.WEBP?v=2\"}");
     expect_msg(WA,
                "{\"media_message\":{\"url\":\"https://cdn.example.com/media/124\","
                "\"filename_override\":\"smile.webp\"}}",
@@ -388,8 +390,9 @@ static void test_wa_card(void **state)
     expect_fallback(WA, "{\"card_message\":{\"title\":\"Hi\",\"media_message\":{\"url\":"
                         "\"https://cdn.example.com/s.webp\"},\"choices\":[{\"text_message\":"
                         "{\"text\":\"OK\"}}]}}");
-    expect_msg(WA, "{\"card_message\":{\"media_message\":{\"url\":\"https://cdn.example.com/s.webp\"}}}",
-               "\"type\":\"sticker\",\"sticker\":{\"link\":\"https://cdn.example.com/s.webp\"}");
+    expect_msg(
+        WA, "{\"card_message\":{\"media_message\":{\"url\":\"https://cdn.example.com/s.webp\"}}}",
+        "\"type\":\"sticker\",\"sticker\":{\"link\":\"https://cdn.example.com/s.webp\"}");
 }
 
 static void test_wa_carousel(void **state)
@@ -1835,9 +1838,9 @@ static void test_helpers(void **state)
     (void)state;
     assert_int_equal(channel_meta_chars("a\xc3\xa5\xe2\x9c\x93\xf0\x9f\x98\x80"), 4);
     char buf[4];
-    channel_meta_copy(buf, sizeof buf, "a\xe2\x9c\x93"); /* never cuts inside a character */
+    utf8_copy(buf, sizeof buf, "a\xe2\x9c\x93"); /* never cuts inside a character */
     assert_string_equal(buf, "a");
-    channel_meta_copy(buf, sizeof buf, "abc");
+    utf8_copy(buf, sizeof buf, "abc");
     assert_string_equal(buf, "abc");
     assert_string_equal(channel_meta_media_kind("https://x.example.com/a.JPEG", ""), "image");
     assert_string_equal(channel_meta_media_kind("https://x.example.com/a.mp4#t=3", ""), "video");
