@@ -5,7 +5,6 @@
 #include "base/nudge.h"
 #include "channels/channel.h"
 #include "channels/render.h"
-#include "convo/apps.h"
 #include "convo/contacts.h"
 #include "convo/conversations.h"
 #include "convo/messages.h"
@@ -201,6 +200,35 @@ static int choose(json_t *app, json_t *ids, json_t *explicit_order, json_t *cont
                    *have ? have : "none", *want ? want : "none");
 }
 
+/* What sending needs of the app: {id, processing_mode, channel_credentials: [{channel}]}
+ * in priority order, read without opening any sealed secret (the dispatcher does that). */
+static json_t *app_channels(const convo_ctx_t *cx, const char *app_id, err_t *e)
+{
+    store_stmt_t *st = store_query(cx->conn, e,
+                                   "SELECT a.processing_mode, k.channel FROM apps a LEFT JOIN "
+                                   "app_credentials k ON k.app_id = a.id WHERE a.id = $1 AND "
+                                   "a.project_id = $2 ORDER BY k.position",
+                                   "ss", app_id, cx->project_id);
+    if (!st) return NULL;
+    json_t *app = NULL, *creds = json_array();
+    int rc;
+    while ((rc = store_step(st, e)) == 1) {
+        if (!app)
+            app = json_pack("{s:s, s:s}", "id", app_id, "processing_mode", store_col_text(st, 0));
+        if (!store_col_is_null(st, 1))
+            json_array_append_new(creds, json_pack("{s:s}", "channel", store_col_text(st, 1)));
+    }
+    store_done(st);
+    if (rc < 0 || !app) {
+        json_decref(app);
+        json_decref(creds);
+        if (rc == 0) err_set(e, ERR_NOT_FOUND, "app %s not found", app_id);
+        return NULL;
+    }
+    json_object_set_new(app, "channel_credentials", creds);
+    return app;
+}
+
 /* "10s", "10", 10 -> seconds; 0 absent, -1 malformed. */
 static int parse_ttl(json_t *body, int64_t *secs, err_t *e)
 {
@@ -278,8 +306,7 @@ json_t *convo_send(const convo_ctx_t *cx, json_t *body, err_t *e)
     if (contact_in && convo_norm_id(contact_in, "recipient.contact_id", contact_id, e) < 0)
         return NULL;
 
-    json_t *app = convo_app_get_internal(cx, app_id, e), *contact = NULL, *ids = NULL,
-           *result = NULL;
+    json_t *app = app_channels(cx, app_id, e), *contact = NULL, *ids = NULL, *result = NULL;
     if (!app) return NULL;
     int dispatch_only =
         strategy == 1 ||

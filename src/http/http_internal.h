@@ -28,6 +28,7 @@ struct http_req {
     http_params_t params;
     char *body;
     size_t body_len, body_cap;
+    size_t drained; /* bytes of a too-large body read and discarded */
     int too_large;
     json_t *json;
     char **form; /* decoded name, value pairs, NULL-terminated */

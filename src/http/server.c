@@ -134,6 +134,12 @@ static void dispatch(http_server_t *s, http_req_t *r)
     r->rt->fn(r);
 }
 
+/* Bodies up to this size are read and discarded before a 413 (see on_request). */
+static size_t drain_limit(const http_server_t *s)
+{
+    return s->opts.max_body * 8;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload,
                                   size_t *upload_size, void **con_cls)
@@ -155,8 +161,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *con_cls = r;
         const char *clen =
             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (clen && strtoull(clen, NULL, 10) > s->opts.max_body) {
-            /* Refuse before reading: MHD closes the connection after this reply. */
+        if (clen && strtoull(clen, NULL, 10) > drain_limit(s)) {
+            /* Far too large to read: refuse at once; MHD closes the connection after it. */
             http_reply_error(r, ERR_TOO_LARGE, "request body exceeds %zu bytes", s->opts.max_body);
             return send_reply(r);
         }
@@ -167,11 +173,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             *upload_size = 0;
             return MHD_YES;
         }
-        if (r->body_len + *upload_size > s->opts.max_body) {
+        if (r->too_large || r->body_len + *upload_size > s->opts.max_body) {
+            /* Too large: read on and discard, so the client, still sending, gets the 413 on
+             * a live connection once it has finished (a reset mid-upload loses the answer).
+             * Past the drain limit, refuse at once and let MHD close. */
             r->too_large = 1;
-            http_reply_error(r, ERR_TOO_LARGE, "request body exceeds %zu bytes", s->opts.max_body);
+            r->drained += *upload_size;
             *upload_size = 0;
-            return send_reply(r);
+            if (r->drained > drain_limit(s)) {
+                http_reply_error(r, ERR_TOO_LARGE, "request body exceeds %zu bytes",
+                                 s->opts.max_body);
+                return send_reply(r);
+            }
+            return MHD_YES;
         }
         if (r->body_len + *upload_size + 1 > r->body_cap) {
             size_t cap = r->body_cap ? r->body_cap : 1024;
