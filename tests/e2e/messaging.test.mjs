@@ -186,6 +186,23 @@ describe('messaging over Telegram', () => {
     assert.ok(fake.requests.filter((r) => r.url === '/bot7:HANG/sendMessage').length <= 2 + 2, 'at most per_app requests hang at once');
   });
 
+  test('conversation_metadata_report_view FULL puts the conversation metadata in callbacks', async () => {
+    await sinch.conversation.app.update({ app_id: app.id, update_mask: ['conversation_metadata_report_view'],
+      appUpdateRequestBody: { conversation_metadata_report_view: 'FULL' } });
+    const full = await sinch.conversation.messages.send({ sendMessageRequestBody: { app_id: app.id,
+      recipient: { identified_by: { channel_identities: [{ channel: 'TELEGRAM', identity: '4242' }] } },
+      message: { text_message: { text: 'with metadata' } }, conversation_metadata: { order: 42, tier: 'gold' } } });
+    const ev = parsed(await hooks.waitFor((r) => r.body.includes(full.message_id) && r.body.includes('QUEUED_ON_CHANNEL')));
+    assert.deepEqual(ev.conversation_metadata, { order: 42, tier: 'gold' });
+    await sinch.conversation.app.update({ app_id: app.id, update_mask: ['conversation_metadata_report_view'],
+      appUpdateRequestBody: { conversation_metadata_report_view: 'NONE' } });
+    const none = await sinch.conversation.messages.send({ sendMessageRequestBody: { app_id: app.id,
+      recipient: { identified_by: { channel_identities: [{ channel: 'TELEGRAM', identity: '4242' }] } },
+      message: { text_message: { text: 'without metadata' } } } });
+    const ev2 = parsed(await hooks.waitFor((r) => r.body.includes(none.message_id) && r.body.includes('QUEUED_ON_CHANNEL')));
+    assert.equal(ev2.conversation_metadata, undefined);
+  });
+
   test('messages:transcode shows what each channel receives', async () => {
     const res = await sinch.conversation.transcoding.transcodeMessage({ transcodeMessageRequestBody: {
       app_id: app.id, app_message: { choice_message: { text_message: { text: 'Pick one' }, choices: [{ text_message: { text: 'Yes' } }, { text_message: { text: 'No' } }] } },
