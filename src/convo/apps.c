@@ -690,11 +690,6 @@ json_t *convo_app_list(const convo_ctx_t *cx, err_t *e)
     return json_pack("{s:o}", "apps", apps);
 }
 
-int convo_app_exists(const convo_ctx_t *cx, const char *app_id, err_t *e)
-{
-    return convo_exists(cx, CONVO_KIND_APP, app_id, e);
-}
-
 /* The stored app (for an update) -> st. */
 static int load_state(const convo_ctx_t *cx, const char *app_id, app_state_t *st, err_t *e)
 {

@@ -26,9 +26,6 @@ json_t *convo_app_update(const convo_ctx_t *cx, const char *app_id, json_t *body
  * messages. 0 or -1. */
 int convo_app_delete(const convo_ctx_t *cx, const char *app_id, err_t *e);
 
-/* 1 if the app exists in cx's project, 0 if not, -1 on a store error. */
-int convo_app_exists(const convo_ctx_t *cx, const char *app_id, err_t *e);
-
 /* For channel adapters and the messaging pipeline: the app in the AppResponse shape, but
  * with channel_credentials UNSEALED (full token, callback_secret) in priority order, and
  * callback_settings.secret_for_overridden_callback_urls in full. Never send this to a

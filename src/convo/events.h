@@ -23,26 +23,28 @@ int convo_event_emit_project(const convo_ctx_t *cx, const char *trigger, const c
                              json_t *payload, err_t *e);
 
 /* Message callbacks for a stored message (its ConversationMessage JSON, borrowed), with
- * message_metadata and correlation_id in the envelope (app_id: the message's app), and the conversation's metadata as
- * conversation_metadata when the app's conversation_metadata_report_view is FULL.
- *   MESSAGE_DELIVERY  message_delivery_report {message_id, conversation_id, status,
+ * message_metadata and correlation_id in the envelope (app_id: the message's app), and the
+ * conversation's metadata as conversation_metadata when the app's conversation_metadata_report_view
+ * is FULL. MESSAGE_DELIVERY  message_delivery_report {message_id, conversation_id, status,
  *                     channel_identity, contact_id, reason?, metadata, processing_mode}
  *   MESSAGE_SUBMIT    message_submit_notification {..., submitted_message}
  *   MESSAGE_INBOUND   message {the ConversationMessage} */
-int convo_event_delivery(const convo_ctx_t *cx, const char *app_id, json_t *message, const char *status,
-                         const char *reason_code, const char *description, err_t *e);
+int convo_event_delivery(const convo_ctx_t *cx, const char *app_id, json_t *message,
+                         const char *status, const char *reason_code, const char *description,
+                         err_t *e);
 int convo_event_submit(const convo_ctx_t *cx, const char *app_id, json_t *message, err_t *e);
 int convo_event_inbound(const convo_ctx_t *cx, const char *app_id, json_t *message, err_t *e);
 
 /* A webhook as the dispatcher needs it: target and secrets unsealed. NULL if gone. */
 typedef struct {
     char *target;
-    char *secret;             /* NULL: callbacks are not signed */
-    json_t *client_credentials; /* NULL or {client_id, client_secret, endpoint, scope?, token_request_type} */
+    char *secret;               /* NULL: callbacks are not signed */
+    json_t *client_credentials; /* NULL or {client_id, client_secret, endpoint, scope?,
+                                   token_request_type} */
 } convo_webhook_target_t;
 
-int convo_webhook_target(const convo_ctx_t *cx, const char *webhook_id,
-                         convo_webhook_target_t *out, err_t *e);
+int convo_webhook_target(const convo_ctx_t *cx, const char *webhook_id, convo_webhook_target_t *out,
+                         err_t *e);
 void convo_webhook_target_free(convo_webhook_target_t *t);
 
 #endif

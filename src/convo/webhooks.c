@@ -502,25 +502,3 @@ json_t *convo_webhooks_list(const convo_ctx_t *cx, const char *app_id, err_t *e)
     json_decref(arr);
     return json_pack("{s:o}", "webhooks", out);
 }
-
-json_t *convo_webhooks_for_trigger(const convo_ctx_t *cx, const char *app_id, const char *trigger,
-                                   err_t *e)
-{
-    json_t *arr = app_webhooks(cx, app_id, e);
-    if (!arr) return NULL;
-    json_t *out = json_array();
-    size_t i, j;
-    json_t *w = NULL, *t = NULL;
-    json_array_foreach(arr, i, w)
-    {
-        int hit = 0;
-        json_array_foreach(json_object_get(w, "triggers"), j, t) hit |=
-            json_is_string(t) && strcmp(json_string_value(t), trigger) == 0;
-        if (!hit) continue;
-        json_object_del(w, "app_id");
-        json_object_del(w, "triggers");
-        json_array_append(out, w);
-    }
-    json_decref(arr);
-    return out;
-}

@@ -1,9 +1,9 @@
 /* webhooks.h: the Conversation API's webhooks (table `webhooks`): where and on which
  * triggers an app's callbacks are sent. Owns validation of targets, triggers, secrets and
- * OAuth2 client credentials, the limit of CONVO_WEBHOOKS_MAX webhooks per app, sealing of
- * secrets at rest, and the lookup the callback dispatcher uses to find an app's webhooks
- * for a trigger. Every function returns new JSON (owned by the caller) or NULL with e
- * filled; ids passed in must already be valid ULIDs (the HTTP layer checks path ids). */
+ * OAuth2 client credentials, the limit of CONVO_WEBHOOKS_MAX webhooks per app, and sealing
+ * of secrets at rest (callbacks themselves are queued by convo/events.c). Every function
+ * returns new JSON (owned by the caller) or NULL with e filled; ids passed in must already
+ * be valid ULIDs (the HTTP layer checks path ids). */
 #ifndef PARLEY_CONVO_WEBHOOKS_H
 #define PARLEY_CONVO_WEBHOOKS_H
 
@@ -28,12 +28,5 @@ json_t *convo_webhooks_update(const convo_ctx_t *cx, const char *webhook_id, jso
 json_t *convo_webhooks_delete(const convo_ctx_t *cx, const char *webhook_id, err_t *e);
 /* {webhooks: [...]} of one app in id order; NOT_FOUND for an app outside the project. */
 json_t *convo_webhooks_list(const convo_ctx_t *cx, const char *app_id, err_t *e);
-
-/* For the callback dispatcher: an array of {id, target, target_type, secret?,
- * client_credentials?} with secrets UNSEALED (in full), for the app's webhooks whose
- * triggers include `trigger`, in id order. DISMISS targets are included (the dispatcher
- * skips them). An app without webhooks (or unknown) gives []. Never send this to a client. */
-json_t *convo_webhooks_for_trigger(const convo_ctx_t *cx, const char *app_id, const char *trigger,
-                                   err_t *e);
 
 #endif
