@@ -11,6 +11,14 @@ int api_convo_ctx(http_req_t *req, convo_ctx_t *cx)
     cx->conn = api_conn(req);
     cx->project_id = http_principal_project(req);
     cx->seal_key = ctx->seal_key;
+    cx->actor = NULL;
+    const char *key = http_principal_key(req);
+    if (key && *key) {
+        char *actor = arena_alloc(http_arena(req), strlen(key) + 5);
+        memcpy(actor, "key:", 4);
+        strcpy(actor + 4, key);
+        cx->actor = actor;
+    }
     if (!cx->conn) return -1;
     if (!cx->project_id) {
         http_reply_error(req, ERR_UNAUTHENTICATED, "no authenticated project");

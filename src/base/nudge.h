@@ -13,5 +13,11 @@ void nudge_mark(void);
 void nudge_flush(void);
 /* Consumer: clear the eventfd's counter after waking. */
 void nudge_drain(void);
+/* For consumers that are threads rather than poll loops: each flush also advances a
+ * generation and wakes waiters. Returns once the generation differs from *seen (updating
+ * it) or after timeout_ms; 1 if woken, 0 on timeout. */
+int nudge_wait(unsigned long *seen, int timeout_ms);
+/* Wake every waiter now (shutdown). */
+void nudge_wake_all(void);
 
 #endif

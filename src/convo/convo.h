@@ -18,6 +18,7 @@ typedef struct {
     store_conn_t *conn;
     const char *project_id;
     const uint8_t *seal_key; /* 32 bytes: seals stored secrets */
+    const char *actor; /* who acts, for the event stream: "key:ID", "user:ID"; NULL = system */
 } convo_ctx_t;
 
 /* ---- channels ---- */

@@ -4,6 +4,7 @@
 #include "base/clock.h"
 #include "base/jsonx.h"
 #include "base/nudge.h"
+#include "stream/stream.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -17,8 +18,23 @@ int convo_event_emit(const convo_ctx_t *cx, const char *app_id, const char *trig
     return convo_event_emit_ex(cx, app_id, trigger, payload_key, payload, NULL, e);
 }
 
-int convo_event_emit_ex(const convo_ctx_t *cx, const char *app_id, const char *trigger,
-                        const char *payload_key, json_t *payload, json_t *extra, err_t *e)
+/* The callback body (the stream's payload too). */
+static char *event_body(const convo_ctx_t *cx, const char *app_id, const char *payload_key,
+                        json_t *payload, json_t *extra)
+{
+    int64_t now = clock_now_ms();
+    json_t *env = json_pack("{s:s, s:s, s:o, s:o, s:O}", "app_id", app_id, "project_id",
+                            cx->project_id, "accepted_time", convo_time_json(now), "event_time",
+                            convo_time_json(now), payload_key, payload);
+    if (extra) json_object_update(env, extra);
+    char *body = jsonx_dump(env);
+    json_decref(env);
+    return body;
+}
+
+/* Outbox rows for app_id's webhooks listening to trigger. */
+static int emit_webhooks(const convo_ctx_t *cx, const char *app_id, const char *trigger,
+                         const char *body, err_t *e)
 {
     /* triggers is a JSON array of enum names: a quoted name cannot match another name.
      * (instr, not LIKE: a bound LIKE pattern makes SQLite re-prepare the statement.) */
@@ -31,19 +47,11 @@ int convo_event_emit_ex(const convo_ctx_t *cx, const char *app_id, const char *t
                     "sss", app_id, cx->project_id, pattern);
     if (!st) return -1;
     int64_t now = clock_now_ms();
-    char *body = NULL;
-    int rc;
+    int rc, any = 0;
     while ((rc = store_step(st, e)) == 1) {
-        if (!body) {
-            json_t *env = json_pack("{s:s, s:s, s:o, s:o, s:O}", "app_id", app_id, "project_id",
-                                    cx->project_id, "accepted_time", convo_time_json(now),
-                                    "event_time", convo_time_json(now), payload_key, payload);
-            if (extra) json_object_update(env, extra);
-            body = jsonx_dump(env);
-            json_decref(env);
-        }
         char id[ULID_LEN + 1];
         ulid_new(id);
+        any = 1;
         /* A second statement while st is open: store.h allows distinct SQL. */
         if (store_exec(
                 cx->conn, e,
@@ -57,9 +65,18 @@ int convo_event_emit_ex(const convo_ctx_t *cx, const char *app_id, const char *t
         }
     }
     store_done(st);
-    if (body) nudge_mark();
-    free(body);
+    if (any) nudge_mark();
     return rc < 0 ? -1 : 0;
+}
+
+int convo_event_emit_ex(const convo_ctx_t *cx, const char *app_id, const char *trigger,
+                        const char *payload_key, json_t *payload, json_t *extra, err_t *e)
+{
+    char *body = event_body(cx, app_id, payload_key, payload, extra);
+    int rc = stream_append(cx->conn, cx->project_id, app_id, trigger, body, cx->actor, e);
+    if (rc == 0) rc = emit_webhooks(cx, app_id, trigger, body, e);
+    free(body);
+    return rc;
 }
 
 int convo_event_emit_project(const convo_ctx_t *cx, const char *trigger, const char *payload_key,
@@ -77,10 +94,16 @@ int convo_event_emit_project(const convo_ctx_t *cx, const char *trigger, const c
     store_done(st);
     size_t i;
     json_t *a;
+    char *body = event_body(cx, "", payload_key, payload, NULL);
+    if (rc >= 0) rc = stream_append(cx->conn, cx->project_id, "", trigger, body, cx->actor, e);
+    free(body);
     json_array_foreach(apps, i, a)
     {
         if (rc < 0) break;
-        rc = convo_event_emit(cx, json_string_value(a), trigger, payload_key, payload, e);
+        /* Each app's webhooks get a body naming that app, as before. */
+        char *app_body = event_body(cx, json_string_value(a), payload_key, payload, NULL);
+        rc = emit_webhooks(cx, json_string_value(a), trigger, app_body, e);
+        free(app_body);
     }
     json_decref(apps);
     return rc < 0 ? -1 : 0;

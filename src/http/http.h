@@ -115,6 +115,41 @@ void http_reply_error(http_req_t *r, err_code_t code, const char *fmt, ...)
 void http_add_header(http_req_t *r, const char *name, const char *value);
 int http_replied(http_req_t *r);
 
+/* ---- deferred replies ----
+ * A handler that cannot answer before it returns (the answer comes from another thread: a
+ * flow's "http response" node, a batch commit) calls http_defer and hands the request on.
+ * The connection is then suspended without holding a server thread. Whoever finishes sets
+ * the reply with the usual http_reply_* / http_add_header calls and then calls
+ * http_complete exactly once; the request must not be touched after that. Until
+ * http_complete the request stays alive (even if the client goes away), so the owner must
+ * always complete it, with an error reply on timeout or shutdown. */
+void http_defer(http_req_t *r);
+void http_complete(http_req_t *r);
+
+/* ---- Server-Sent Events (sse.c) ----
+ * A handler turns its request into an event stream with http_reply_sse (instead of any
+ * other reply). The server then asks the source for data whenever the client can take
+ * more; when the source has none, the connection is parked without holding a thread until
+ * a producer calls http_sse_notify. Sources are pulled, never pushed: each keeps its own
+ * cursor (e.g. the last event id it sent) and formats what is new. */
+typedef struct {
+    /* Append what is ready for this client to out (use http_sse_format); never block.
+     * 0 keeps the stream open, -1 ends it (after sending what was appended). Runs on a
+     * server thread. */
+    int (*poll)(void *ud, buf_t *out);
+    void (*free)(void *ud); /* once, when the stream ends for any reason (may be NULL) */
+    void *ud;
+} http_sse_source_t;
+
+/* 200 text/event-stream; headers added with http_add_header are sent too. */
+void http_reply_sse(http_req_t *r, const http_sse_source_t *src);
+/* New data may be ready: every parked stream polls its source again. Thread-safe, cheap. */
+void http_sse_notify(void);
+/* "id: ..\nevent: ..\ndata: ..\n\n" (id/event may be NULL; multi-line data split). */
+void http_sse_format(buf_t *out, const char *id, const char *event, const char *data);
+/* Streams open now (for tests and metrics). */
+int http_sse_open_count(void);
+
 /* The error-model body {"error":{"code","message","status","details":[]}} (new ref). */
 json_t *http_error_body(err_code_t code, const char *message);
 

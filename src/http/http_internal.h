@@ -7,6 +7,7 @@
 #include "base/ulid.h"
 
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdint.h>
 
 typedef struct http_header_kv {
@@ -39,11 +40,22 @@ struct http_req {
     size_t resp_len;
     const char *resp_ctype;
     http_header_kv_t *headers;
+    http_sse_source_t *sse; /* set by http_reply_sse: the reply is an event stream */
+    /* deferred replies (http_defer / http_complete), guarded by defer_mu */
+    pthread_mutex_t defer_mu;
+    int deferred, defer_ready, defer_suspended;
 };
 
 /* Split "a=1&b=2" into decoded pairs in arena a; plus_is_space for form bodies only
  * (query strings keep '+': E.164 numbers arrive unencoded). */
 char **http_parse_pairs(arena_t *a, const char *s, size_t n, int plus_is_space);
+
+/* sse.c: queue the event-stream response of a request that called http_reply_sse; end
+ * every stream at shutdown (before MHD_stop_daemon: no connection may stay suspended);
+ * allow streams again (a later server in the same process, e.g. unit tests). */
+enum MHD_Result http_sse_queue(http_req_t *r);
+void http_sse_shutdown(void);
+void http_sse_reset(void);
 
 void http_metrics_init(const http_route_t *routes, size_t n);
 void http_metrics_record(int route, int status, int64_t ns);

@@ -165,7 +165,7 @@ static void reply_set(http_req_t *r, int status, const char *ctype, char *body, 
     }
     r->replied = 1;
     r->status = status;
-    r->resp_ctype = ctype;
+    r->resp_ctype = ctype ? arena_strdup(r->arena, ctype) : NULL;
     r->resp_body = body;
     r->resp_len = len;
 }

@@ -31,8 +31,11 @@ static const char *status_text_ctype = "application/json";
 static void req_free(http_req_t *r)
 {
     json_decref(r->json);
+    if (r->sse && r->sse->free) r->sse->free(r->sse->ud); /* never handed to a stream */
+    free(r->sse);
     free(r->body);
     free(r->resp_body);
+    pthread_mutex_destroy(&r->defer_mu);
     arena_destroy(r->arena);
     free(r);
 }
@@ -49,6 +52,7 @@ static int request_id_ok(const char *s)
 static enum MHD_Result send_reply(http_req_t *r)
 {
     if (!r->replied) http_reply_error(r, ERR_INTERNAL, "handler produced no response");
+    if (r->sse) return http_sse_queue(r);
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(r->resp_len, r->resp_body, MHD_RESPMEM_MUST_FREE);
     if (!resp) return MHD_NO;
@@ -61,6 +65,24 @@ static enum MHD_Result send_reply(http_req_t *r)
     enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
     return ret;
+}
+
+void http_defer(http_req_t *r)
+{
+    r->deferred = 1;
+}
+
+void http_complete(http_req_t *r)
+{
+    pthread_mutex_lock(&r->defer_mu);
+    r->defer_ready = 1;
+    int resume = r->defer_suspended;
+    r->defer_suspended = 0;
+    struct MHD_Connection *conn = r->conn;
+    pthread_mutex_unlock(&r->defer_mu);
+    /* While suspended nothing else can end the request, so conn is still valid here; once
+     * resumed, MHD may send the reply and free r at any moment. */
+    if (resume) MHD_resume_connection(conn);
 }
 
 static int media_type_is(const char *ctype, const char *want)
@@ -202,8 +224,25 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_size = 0;
         return MHD_YES;
     }
+    if (r->deferred) {
+        /* Resumed by http_complete (or a spurious call while suspended). */
+        pthread_mutex_lock(&r->defer_mu);
+        int ready = r->defer_ready;
+        pthread_mutex_unlock(&r->defer_mu);
+        return ready ? send_reply(r) : MHD_YES;
+    }
     if (r->replied) return MHD_YES; /* the reply was queued early */
     dispatch(s, r);
+    if (r->deferred) {
+        pthread_mutex_lock(&r->defer_mu);
+        if (!r->defer_ready) { /* not finished yet: park the connection */
+            r->defer_suspended = 1;
+            MHD_suspend_connection(conn);
+            pthread_mutex_unlock(&r->defer_mu);
+            return MHD_YES;
+        }
+        pthread_mutex_unlock(&r->defer_mu);
+    }
     return send_reply(r);
 }
 
@@ -220,6 +259,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     r->raw_uri = arena_strdup(r->arena, uri ? uri : "");
     r->route = -1;
     r->start_ns = clock_mono_ns();
+    pthread_mutex_init(&r->defer_mu, NULL);
     return r;
 }
 
@@ -309,7 +349,8 @@ http_server_t *http_server_start(const http_server_opts_t *opts, err_t *e)
     http_metrics_init(opts->routes, opts->nroutes);
     int threads = opts->threads > 0 ? opts->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (threads < 1) threads = 1;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+                     MHD_ALLOW_SUSPEND_RESUME;
     if (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES) flags |= MHD_USE_EPOLL;
     if (ss.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
     int tls = opts->tls_cert_pem && opts->tls_key_pem;
@@ -356,6 +397,7 @@ void http_server_stop(http_server_t *s, int grace_s)
     if (!s) return;
     MHD_socket lsock = MHD_quiesce_daemon(s->daemon);
     if (lsock != MHD_INVALID_SOCKET) close(lsock);
+    http_sse_shutdown(); /* event streams end now; they would never finish by themselves */
     int64_t deadline = clock_mono_ms() + (int64_t)grace_s * 1000;
     while (atomic_load(&s->inflight) > 0 && clock_mono_ms() < deadline)
         usleep(10000);
@@ -363,6 +405,7 @@ void http_server_stop(http_server_t *s, int grace_s)
         log_msg(LOG_WARN, "shutdown: %d requests still running after %d s; closing them",
                 atomic_load(&s->inflight), grace_s);
     MHD_stop_daemon(s->daemon);
+    http_sse_reset();
     http_router_free(s->router);
     http_metrics_shutdown();
     free(s);

@@ -1,0 +1,206 @@
+/* stream.c: the event stream's table, cursors and consumer threads (see stream.h). */
+#include "stream/stream.h"
+#include "base/buf.h"
+#include "base/clock.h"
+#include "base/log.h"
+#include "base/nudge.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+int stream_append(store_conn_t *c, const char *project_id, const char *app_id, const char *kind,
+                  const char *payload, const char *actor, err_t *e)
+{
+    if (store_exec(c, e,
+                   "INSERT INTO stream_events (project_id, app_id, kind, payload, actor, "
+                   "created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                   "sssssi", project_id, app_id ? app_id : "", kind, payload, actor ? actor : "",
+                   clock_now_ms()) < 0)
+        return -1;
+    nudge_mark();
+    return 0;
+}
+
+int64_t stream_cursor(store_conn_t *c, const char *name, err_t *e)
+{
+    store_stmt_t *st =
+        store_query(c, e, "SELECT seq FROM stream_cursors WHERE consumer = $1", "s", name);
+    if (!st) return -1;
+    int rc = store_step(st, e);
+    int64_t seq = rc == 1 ? store_col_int(st, 0) : 0;
+    store_done(st);
+    return rc < 0 ? -1 : seq;
+}
+
+int stream_set_cursor(store_conn_t *c, const char *name, int64_t seq, err_t *e)
+{
+    return store_exec(c, e,
+                      "INSERT INTO stream_cursors (consumer, seq) VALUES ($1, $2) "
+                      "ON CONFLICT (consumer) DO UPDATE SET seq = excluded.seq",
+                      "si", name, seq) < 0
+               ? -1
+               : 0;
+}
+
+int64_t stream_head(store_conn_t *c, err_t *e)
+{
+    store_stmt_t *st = store_query(c, e, "SELECT COALESCE(MAX(seq), 0) FROM stream_events", "");
+    if (!st) return -1;
+    int rc = store_step(st, e);
+    int64_t seq = rc == 1 ? store_col_int(st, 0) : 0;
+    store_done(st);
+    return rc < 0 ? -1 : seq;
+}
+
+typedef struct {
+    int64_t seq, created_at;
+    char *project_id, *app_id, *kind, *actor, *payload;
+} row_t;
+
+static void rows_free(row_t *rows, int n)
+{
+    for (int i = 0; i < n; i++) {
+        free(rows[i].project_id);
+        free(rows[i].app_id);
+        free(rows[i].kind);
+        free(rows[i].actor);
+        free(rows[i].payload);
+    }
+    free(rows);
+}
+
+int stream_consume(store_conn_t *c, const char *name, stream_handler_fn fn, void *ud, int max,
+                   err_t *e)
+{
+    if (max <= 0) max = 100;
+    if (store_begin(c, e) < 0) return -1;
+    int64_t after = stream_cursor(c, name, e);
+    if (after < 0) goto fail;
+    /* Read the batch first: handlers run other statements on this connection. */
+    store_stmt_t *st = store_query(c, e,
+                                   "SELECT seq, project_id, app_id, kind, actor, payload, "
+                                   "created_at FROM stream_events WHERE seq > $1 ORDER BY seq "
+                                   "LIMIT $2",
+                                   "ii", after, (int64_t)max);
+    if (!st) goto fail;
+    row_t *rows = xcalloc((size_t)max, sizeof *rows);
+    int n = 0, rc;
+    while (n < max && (rc = store_step(st, e)) == 1) {
+        row_t *r = &rows[n++];
+        r->seq = store_col_int(st, 0);
+        r->project_id = xstrdup(store_col_text(st, 1));
+        r->app_id = xstrdup(store_col_text(st, 2));
+        r->kind = xstrdup(store_col_text(st, 3));
+        r->actor = xstrdup(store_col_text(st, 4));
+        r->payload = xstrdup(store_col_text(st, 5));
+        r->created_at = store_col_int(st, 6);
+    }
+    store_done(st);
+    if (rc < 0) {
+        rows_free(rows, n);
+        goto fail;
+    }
+    int64_t last = after;
+    for (int i = 0; i < n; i++) {
+        row_t *r = &rows[i];
+        json_t *payload = json_loads(r->payload, 0, NULL);
+        if (!payload) payload = json_object();
+        stream_event_t ev = {r->seq,   r->project_id, r->app_id,    r->kind,
+                             r->actor, payload,       r->created_at};
+        err_t he;
+        err_clear(&he);
+        if (store_begin(c, &he) < 0) {
+            json_decref(payload);
+            rows_free(rows, n);
+            *e = he;
+            goto fail;
+        }
+        if (fn(c, &ev, ud, &he) < 0) {
+            store_rollback(c);
+            json_decref(payload);
+            if (he.code == ERR_UNAVAILABLE) break; /* retry from here next time */
+            log_kv(LOG_WARN, "stream event skipped", "consumer", name, "kind", r->kind, "project",
+                   r->project_id, "error", he.message);
+        } else {
+            json_decref(payload);
+            if (store_commit(c, &he) < 0) {
+                rows_free(rows, n);
+                *e = he;
+                goto fail;
+            }
+        }
+        last = r->seq;
+    }
+    rows_free(rows, n);
+    if (last > after && stream_set_cursor(c, name, last, e) < 0) goto fail;
+    if (store_commit(c, e) < 0) return -1;
+    nudge_flush(); /* handlers may have queued work for other workers */
+    return n;
+fail:
+    store_rollback(c);
+    return -1;
+}
+
+int64_t stream_trim(store_conn_t *c, int64_t before_ms, int limit, err_t *e)
+{
+    return store_exec(c, e,
+                      "DELETE FROM stream_events WHERE seq IN (SELECT seq FROM stream_events "
+                      "WHERE created_at < $1 AND seq <= (SELECT COALESCE(MIN(seq), 0) FROM "
+                      "stream_cursors) ORDER BY seq LIMIT $2)",
+                      "ii", before_ms, (int64_t)limit);
+}
+
+struct stream_consumer {
+    store_t *store;
+    char *name;
+    stream_handler_fn fn;
+    void *ud;
+    int poll_ms;
+    atomic_int stop;
+    pthread_t thread;
+};
+
+static void *consumer_main(void *arg)
+{
+    stream_consumer_t *sc = arg;
+    unsigned long seen = 0;
+    while (!atomic_load(&sc->stop)) {
+        err_t e;
+        store_conn_t *c = store_conn(sc->store, &e);
+        int n = c ? stream_consume(c, sc->name, sc->fn, sc->ud, 200, &e) : -1;
+        if (n < 0)
+            log_kv(LOG_WARN, "stream consumer failed", "consumer", sc->name, "error", e.message);
+        if (n == 0 || n < 0) nudge_wait(&seen, sc->poll_ms);
+    }
+    return NULL;
+}
+
+stream_consumer_t *stream_consumer_start(store_t *s, const char *name, stream_handler_fn fn,
+                                         void *ud, int poll_ms, err_t *e)
+{
+    stream_consumer_t *sc = xcalloc(1, sizeof *sc);
+    sc->store = s;
+    sc->name = xstrdup(name);
+    sc->fn = fn;
+    sc->ud = ud;
+    sc->poll_ms = poll_ms > 0 ? poll_ms : 200;
+    if (pthread_create(&sc->thread, NULL, consumer_main, sc) != 0) {
+        free(sc->name);
+        free(sc);
+        err_set(e, ERR_INTERNAL, "cannot start stream consumer %s", name);
+        return NULL;
+    }
+    return sc;
+}
+
+void stream_consumer_stop(stream_consumer_t *sc)
+{
+    if (!sc) return;
+    atomic_store(&sc->stop, 1);
+    nudge_wake_all();
+    pthread_join(sc->thread, NULL);
+    free(sc->name);
+    free(sc);
+}
