@@ -63,6 +63,9 @@ int privacy_scope_build(store_conn_t *c, privacy_scope_t *s, err_t *e)
     s->order = xcalloc((size_t)nt, sizeof *s->order);
     s->pred = xcalloc((size_t)nt, sizeof *s->pred);
     int *placed = xcalloc((size_t)nt, sizeof *placed);
+    placed[root] = 1; /* "projects" first: purge stops before it, export starts with it */
+    s->order[s->n] = root;
+    s->pred[s->n++] = pred[root];
     for (int progress = 1; progress;) {
         progress = 0;
         for (int i = 0; i < nt; i++) {
