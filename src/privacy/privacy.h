@@ -14,9 +14,12 @@
  *
  * Rules for a step: read its policy from the store on every call (a policy change applies
  * on the next pass); judge age against now_ms, never the wall clock (so `parley retention
- * run --as-of` works); remove dependent rows in the same transaction (no orphans, and no
- * outbox row left that would send a callback about a removed item); return -1 with e
- * filled on error (the sweeper logs it and moves on to the next step).
+ * run --as-of` works); find candidates with reads before store_begin (WAL readers do not
+ * block writers) and keep the write transaction to the deletions, re-checking what could
+ * have changed since the read; remove dependent rows in the same transaction (no orphans,
+ * and no outbox row left that would send a callback about a removed item); return -1
+ * with e filled on error (the sweeper logs it and moves on to the next step). The
+ * sweeper adapts `limit` to its time budget (privacy.batch_ms).
  *
  * Memory: returned JSON is owned by the caller (json_decref); privacy_t is freed by
  * privacy_stop. */

@@ -115,80 +115,80 @@ static app_policy_t *load_apps(store_conn_t *c, int *n, err_t *e)
     return a;
 }
 
-/* One batch of deletions in one transaction. */
-static int64_t in_tx(store_conn_t *c, err_t *e, int64_t (*body)(store_conn_t *, void *, err_t *),
-                     void *arg)
-{
-    if (store_begin(c, e) < 0) return -1;
-    int64_t n = body(c, arg, e);
-    if (n < 0 || store_commit(c, e) < 0) {
-        store_rollback(c);
-        return -1;
-    }
-    return n;
-}
-
 typedef struct {
-    int64_t now;
-    int limit;
-} batch_t;
+    char project_id[32];
+    int start, n, keep_callbacks;
+} group_t;
 
 /* MESSAGE_EXPIRE_POLICY on conversation-mode messages; dispatch retention on
- * dispatch-mode messages (every app). */
-static int64_t messages_body(store_conn_t *c, void *arg, err_t *e)
+ * dispatch-mode messages (every app). Candidates are read outside the write transaction
+ * (WAL readers do not block writers); the transaction only deletes. */
+static int64_t step_messages(store_conn_t *c, int64_t now, int limit, err_t *e)
 {
-    batch_t *b = arg;
     int napps = 0;
     app_policy_t *apps = load_apps(c, &napps, e);
     if (!apps) return -1;
-    id_t32 *ids = xcalloc((size_t)b->limit, sizeof *ids);
-    int64_t total = 0;
-    for (int i = 0; i < napps && total < b->limit; i++) {
-        int room = b->limit - (int)total, got;
+    id_t32 *ids = xcalloc((size_t)limit, sizeof *ids);
+    group_t *groups = xcalloc((size_t)napps * 2 + 1, sizeof *groups);
+    int n = 0, ng = 0;
+    for (int i = 0; i < napps && n < limit; i++) {
+        int got;
         if (strcmp(apps[i].type, "MESSAGE_EXPIRE_POLICY") == 0) {
             got = collect(store_query(c, e,
                                       "SELECT id FROM messages WHERE app_id = $1 AND accept_time "
                                       "< $2 AND processing_mode <> 'DISPATCH' ORDER BY "
                                       "accept_time LIMIT $3",
-                                      "sid", apps[i].id, b->now - apps[i].ttl_days * PRIVACY_DAY_MS,
-                                      room),
-                          ids, room, e);
-            int64_t r =
-                got < 0 ? -1 : privacy_delete_messages(c, apps[i].project_id, ids, got, 0, e);
-            if (r < 0) goto fail;
-            total += r;
-            room = b->limit - (int)total;
+                                      "sid", apps[i].id, now - apps[i].ttl_days * PRIVACY_DAY_MS,
+                                      limit - n),
+                          ids + n, limit - n, e);
+            if (got < 0) goto fail;
+            if (got > 0) {
+                groups[ng] = (group_t){.start = n, .n = got};
+                snprintf(groups[ng++].project_id, 32, "%s", apps[i].project_id);
+            }
+            n += got;
         }
-        if (room <= 0) break;
+        if (n >= limit) break;
         int64_t ttl = apps[i].dispatch_ttl_days;
-        int64_t cutoff = ttl > 0 ? b->now - ttl * PRIVACY_DAY_MS : b->now - DISPATCH_HOLD_MS;
-        /* Not yet delivered: the delivery worker still needs it (ttl 0). */
+        int64_t cutoff = ttl > 0 ? now - ttl * PRIVACY_DAY_MS : now - DISPATCH_HOLD_MS;
+        /* ttl 0: not before its delivery is done (the worker still needs it). */
         got = collect(store_query(c, e,
                                   "SELECT id FROM messages m WHERE app_id = $1 AND accept_time < "
                                   "$2 AND processing_mode = 'DISPATCH' AND ($4 > 0 OR NOT EXISTS "
                                   "(SELECT 1 FROM outbox o WHERE o.target_id = m.id AND o.kind = "
                                   "'deliver')) ORDER BY accept_time LIMIT $3",
-                                  "sidi", apps[i].id, cutoff, room, ttl),
-                      ids, room, e);
+                                  "sidi", apps[i].id, cutoff, limit - n, ttl),
+                      ids + n, limit - n, e);
+        if (got < 0) goto fail;
         /* ttl 0: its delivery callbacks are still sent (only the message is not kept). */
-        int64_t r =
-            got < 0 ? -1 : privacy_delete_messages(c, apps[i].project_id, ids, got, ttl == 0, e);
-        if (r < 0) goto fail;
-        total += r;
+        if (got > 0) {
+            groups[ng] = (group_t){.start = n, .n = got, .keep_callbacks = ttl == 0};
+            snprintf(groups[ng++].project_id, 32, "%s", apps[i].project_id);
+        }
+        n += got;
     }
+    int64_t total = 0;
+    if (n > 0) {
+        if (store_begin(c, e) < 0) goto fail;
+        for (int g = 0; g < ng && total >= 0; g++) {
+            int64_t r = privacy_delete_messages(c, groups[g].project_id, ids + groups[g].start,
+                                                groups[g].n, groups[g].keep_callbacks, e);
+            total = r < 0 ? -1 : total + r;
+        }
+        if (total < 0 || store_commit(c, e) < 0) {
+            store_rollback(c);
+            goto fail;
+        }
+    }
+    free(groups);
     free(ids);
     free(apps);
     return total;
 fail:
+    free(groups);
     free(ids);
     free(apps);
     return -1;
-}
-
-static int64_t step_messages(store_conn_t *c, int64_t now_ms, int limit, err_t *e)
-{
-    batch_t b = {now_ms, limit};
-    return in_tx(c, e, messages_body, &b);
 }
 
 /* Remove a conversation or contact with all its messages, at most room messages at a
@@ -221,100 +221,140 @@ static int64_t remove_parent(store_conn_t *c, const char *project_id, const char
     return r;
 }
 
+/* A conversation or contact found expired by a read outside the transaction. */
+typedef struct {
+    id_t32 id, project_id;
+    int64_t cutoff;
+} parent_t;
+
+#define PARENTS_MAX 64
+
+/* Inside one transaction: re-check each candidate (a message may have arrived since the
+ * read) and remove it. recheck: $1 id, $2 cutoff; a row = still expired. */
+static int64_t remove_parents(store_conn_t *c, const char *col, const char *recheck, parent_t *p,
+                              int n, int limit, err_t *e)
+{
+    if (n == 0) return 0;
+    if (store_begin(c, e) < 0) return -1;
+    int64_t total = 0;
+    for (int k = 0; k < n && total < limit; k++) {
+        store_stmt_t *st = store_query(c, e, recheck, "si", p[k].id, p[k].cutoff);
+        int still = st ? store_step(st, e) : -1;
+        store_done(st);
+        int whole = 0;
+        int64_t r = still < 0    ? -1
+                    : still == 0 ? 0
+                                 : remove_parent(c, p[k].project_id, col, p[k].id,
+                                                 limit - (int)total, &whole, e);
+        if (r < 0) {
+            store_rollback(c);
+            return -1;
+        }
+        total += r + whole;
+    }
+    if (store_commit(c, e) < 0) return -1;
+    return total;
+}
+
 /* CONVERSATION_EXPIRE_POLICY: a conversation whose newest message is older than the TTL
  * goes whole (messages first); one with a newer message stays whole. */
-static int64_t conversations_body(store_conn_t *c, void *arg, err_t *e)
+static int64_t step_conversations(store_conn_t *c, int64_t now, int limit, err_t *e)
 {
-    batch_t *b = arg;
     int napps = 0;
     app_policy_t *apps = load_apps(c, &napps, e);
     if (!apps) return -1;
-    int64_t total = 0;
-    id_t32 conv[64];
-    for (int i = 0; i < napps && total < b->limit; i++) {
+    parent_t p[PARENTS_MAX];
+    id_t32 ids[PARENTS_MAX];
+    int n = 0;
+    for (int i = 0; i < napps && n < PARENTS_MAX; i++) {
         if (strcmp(apps[i].type, "CONVERSATION_EXPIRE_POLICY") != 0) continue;
-        int64_t cutoff = b->now - apps[i].ttl_days * PRIVACY_DAY_MS;
+        int64_t cutoff = now - apps[i].ttl_days * PRIVACY_DAY_MS;
         int got = collect(store_query(c, e,
                                       "SELECT id FROM conversations cv WHERE app_id = $1 AND "
                                       "created_at < $2 AND NOT EXISTS (SELECT 1 FROM messages m "
                                       "WHERE m.conversation_id = cv.id AND m.accept_time >= $2) "
-                                      "ORDER BY id LIMIT 64",
-                                      "si", apps[i].id, cutoff),
-                          conv, 64, e);
-        if (got < 0) goto fail;
-        for (int k = 0; k < got && total < b->limit; k++) {
-            int whole = 0;
-            int64_t r = remove_parent(c, apps[i].project_id, "conversation_id", conv[k],
-                                      b->limit - (int)total, &whole, e);
-            if (r < 0) goto fail;
-            total += r + whole;
+                                      "ORDER BY id LIMIT $3",
+                                      "sid", apps[i].id, cutoff, PARENTS_MAX - n),
+                          ids, PARENTS_MAX - n, e);
+        if (got < 0) {
+            free(apps);
+            return -1;
+        }
+        for (int k = 0; k < got; k++, n++) {
+            memcpy(p[n].id, ids[k], sizeof ids[k]);
+            snprintf(p[n].project_id, sizeof p[n].project_id, "%s", apps[i].project_id);
+            p[n].cutoff = cutoff;
         }
     }
     free(apps);
-    return total;
-fail:
-    free(apps);
-    return -1;
-}
-
-static int64_t step_conversations(store_conn_t *c, int64_t now_ms, int limit, err_t *e)
-{
-    batch_t b = {now_ms, limit};
-    return in_tx(c, e, conversations_body, &b);
+    return remove_parents(c, "conversation_id",
+                          "SELECT 1 FROM conversations cv WHERE id = $1 AND NOT EXISTS (SELECT 1 "
+                          "FROM messages m WHERE m.conversation_id = cv.id AND m.accept_time >= "
+                          "$2)",
+                          p, n, limit, e);
 }
 
 /* CONTACT_EXPIRE_POLICY (project settings): a contact whose last activity (its newest
  * message, or its last update) is older than the TTL goes with its conversations and
  * messages. */
-static int64_t contacts_body(store_conn_t *c, void *arg, err_t *e)
+#define CONTACT_EXPIRED                                                                            \
+    "last_activity < $2 AND updated_at < $2 AND created_at < $2 AND NOT EXISTS (SELECT 1 FROM "    \
+    "messages m WHERE m.contact_id = ct.id AND m.accept_time >= $2)"
+
+static int64_t step_contacts(store_conn_t *c, int64_t now, int limit, err_t *e)
 {
-    batch_t *b = arg;
-    typedef struct {
-        char project_id[32];
-        int64_t ttl;
-    } pol_t;
-    pol_t pols[64];
-    int np = 0, rc;
     store_stmt_t *st = store_query(c, e,
                                    "SELECT project_id, contact_ttl_days FROM project_settings "
                                    "WHERE contact_retention = 'CONTACT_EXPIRE_POLICY' ORDER BY "
                                    "project_id",
                                    "");
     if (!st) return -1;
-    while (np < 64 && (rc = store_step(st, e)) == 1) {
+    int np = 0, cap = 16, rc;
+    parent_t *pols = xcalloc((size_t)cap, sizeof *pols); /* project_id + cutoff */
+    while ((rc = store_step(st, e)) == 1) {
+        if (np == cap) pols = xrealloc(pols, (size_t)(cap *= 2) * sizeof *pols);
         snprintf(pols[np].project_id, sizeof pols[np].project_id, "%s", store_col_text(st, 0));
-        pols[np++].ttl = store_col_int(st, 1);
+        pols[np++].cutoff = now - store_col_int(st, 1) * PRIVACY_DAY_MS;
     }
     store_done(st);
-    if (rc < 0) return -1;
-    int64_t total = 0;
-    id_t32 ids[64];
-    for (int i = 0; i < np && total < b->limit; i++) {
-        int64_t cutoff = b->now - pols[i].ttl * PRIVACY_DAY_MS;
+    parent_t p[PARENTS_MAX];
+    id_t32 ids[PARENTS_MAX];
+    int n = 0;
+    for (int i = 0; rc == 0 && i < np && n < PARENTS_MAX; i++) {
         int got = collect(store_query(c, e,
                                       "SELECT id FROM contacts ct WHERE project_id = $1 AND "
-                                      "last_activity < $2 AND updated_at < $2 AND created_at < $2 "
-                                      "AND NOT EXISTS (SELECT 1 FROM messages m WHERE "
-                                      "m.contact_id = ct.id AND m.accept_time >= $2) ORDER BY id "
-                                      "LIMIT 64",
-                                      "si", pols[i].project_id, cutoff),
-                          ids, 64, e);
-        if (got < 0) return -1;
-        for (int k = 0; k < got && total < b->limit; k++) {
-            int whole = 0;
-            int64_t r = remove_parent(c, pols[i].project_id, "contact_id", ids[k],
-                                      b->limit - (int)total, &whole, e);
-            if (r < 0) return -1;
-            total += r + whole;
+                                      "" CONTACT_EXPIRED " ORDER BY id LIMIT $3",
+                                      "sid", pols[i].project_id, pols[i].cutoff, PARENTS_MAX - n),
+                          ids, PARENTS_MAX - n, e);
+        if (got < 0) rc = -1;
+        for (int k = 0; k < got; k++, n++) {
+            memcpy(p[n].id, ids[k], sizeof ids[k]);
+            memcpy(p[n].project_id, pols[i].project_id, sizeof p[n].project_id);
+            p[n].cutoff = pols[i].cutoff;
         }
     }
-    return total;
+    free(pols);
+    if (rc < 0) return -1;
+    return remove_parents(c, "contact_id",
+                          "SELECT 1 FROM contacts ct WHERE id = $1 AND " CONTACT_EXPIRED, p, n,
+                          limit, e);
 }
 
-static int64_t step_contacts(store_conn_t *c, int64_t now_ms, int limit, err_t *e)
+typedef struct {
+    int64_t now;
+    int limit;
+} batch_t;
+
+static int64_t in_tx(store_conn_t *c, err_t *e, int64_t (*body)(store_conn_t *, void *, err_t *),
+                     void *arg)
 {
-    batch_t b = {now_ms, limit};
-    return in_tx(c, e, contacts_body, &b);
+    if (store_begin(c, e) < 0) return -1;
+    int64_t n = body(c, arg, e);
+    if (n < 0 || store_commit(c, e) < 0) {
+        store_rollback(c);
+        return -1;
+    }
+    return n;
 }
 
 /* Purge one deleted project past its grace period, a batch at a time: its messages
