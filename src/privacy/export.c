@@ -2,7 +2,8 @@
  * {"kind":"parley_export","format":1,"schema_version","project_id","exported_at",
  * "secrets","key_check"}; then one line per row, {"kind": TABLE, "record": {column:
  * value}}, parents before children, over the project scope (scope.c), so tables added
- * later travel without code changes. Values: integers and text as JSON, NULL as null,
+ * later travel without code changes; work queues (outbox) stay behind. All rows come
+ * from one read snapshot. Values: integers and text as JSON, NULL as null,
  * blobs as {"$base64": "..."}. Sealed columns (*_sealed) are written as stored, with a
  * key_check naming the key that opens them, or opened as {"$plain": "..."} when asked;
  * import re-seals plain ones under its own data dir's key. */
@@ -17,6 +18,13 @@
 #include <string.h>
 
 #define EXPORT_FORMAT 1
+
+/* Work queues, not project data: pending provider sends and callbacks would go out a
+ * second time from the copy. */
+static int not_exported(const char *table)
+{
+    return strcmp(table, "outbox") == 0;
+}
 
 static int is_sealed(const char *col)
 {
@@ -44,6 +52,11 @@ int privacy_export(store_conn_t *c, const uint8_t seal_key[32], const char *proj
     if (rc == 0) return err_set(e, ERR_NOT_FOUND, "project %s not found", project_id);
     privacy_scope_t sc;
     if (privacy_scope_build(c, &sc, e) < 0) return -1;
+    /* One snapshot for every table: rows written meanwhile are all in or all out. */
+    if (store_snapshot_begin(c, e) < 0) {
+        privacy_scope_free(&sc);
+        return -1;
+    }
     char when[32], check[32];
     clock_format_rfc3339(clock_now_ms(), when, sizeof when);
     key_check(seal_key, check);
@@ -58,6 +71,7 @@ int privacy_export(store_conn_t *c, const uint8_t seal_key[32], const char *proj
     rc = 0;
     for (int k = 0; k < sc.n && rc == 0; k++) {
         const store_table_t *t = &sc.tables[sc.order[k]];
+        if (not_exported(t->name)) continue;
         buf_t q;
         buf_init(&q);
         buf_puts(&q, "SELECT ");
@@ -90,6 +104,7 @@ int privacy_export(store_conn_t *c, const uint8_t seal_key[32], const char *proj
                     if (plain_secrets && is_sealed(t->cols[i]) && !opened) {
                         json_decref(rec);
                         store_done(st);
+                        store_snapshot_end(c);
                         privacy_scope_free(&sc);
                         return err_set(e, ERR_FAILED_PRECONDITION,
                                        "a sealed %s.%s does not open with this data dir's key",
@@ -126,6 +141,7 @@ int privacy_export(store_conn_t *c, const uint8_t seal_key[32], const char *proj
         }
         store_done(st);
     }
+    store_snapshot_end(c);
     privacy_scope_free(&sc);
     if (rc == 0 && fflush(out) != 0)
         return err_set(e, ERR_INVALID_ARGUMENT, "cannot write the export");

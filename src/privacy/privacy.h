@@ -103,7 +103,8 @@ int privacy_lock_data_dir(const char *data_dir, int *fd_out, err_t *e);
 /* Write every record of the project as JSON Lines to out: a header line
  * {"kind":"parley_export",...} then one {"kind": TABLE, ...columns} per row, parents
  * before children. Tables are found from the schema: every table with a project_id
- * column, and tables reached from those through foreign keys. Sealed columns
+ * column, and tables reached from those through foreign keys, except the outbox (a work
+ * queue); one read snapshot. Sealed columns
  * (*_sealed) stay sealed (import needs the same secret key) unless plain_secrets, which
  * writes them opened (the file then holds secrets in clear). */
 int privacy_export(store_conn_t *c, const uint8_t seal_key[32], const char *project_id,

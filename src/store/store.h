@@ -80,6 +80,12 @@ int store_backup(store_t *s, const char *path, err_t *e);
  * Fills *version. Opens the file read-only; changes nothing. */
 int store_check_file(const char *path, int *version, err_t *e);
 
+/* A read snapshot: every read between begin and end sees the store as of the first one,
+ * while writers go on (WAL). For multi-statement reads that must agree (export). Not
+ * inside a write transaction. */
+int store_snapshot_begin(store_conn_t *c, err_t *e);
+void store_snapshot_end(store_conn_t *c);
+
 /* One table of the schema, for code that must follow tables added later (export, tenant
  * purge). cols in declaration order; pk lists primary-key columns; fks the foreign keys
  * (single-column: from -> table(to)). Freed by store_tables_free. */

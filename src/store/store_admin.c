@@ -280,3 +280,16 @@ int64_t store_exec_vals(store_conn_t *c, err_t *e, const char *sql, const store_
     sqlite3_finalize(st);
     return changes;
 }
+
+int store_snapshot_begin(store_conn_t *c, err_t *e)
+{
+    if (c->depth > 0) return err_set(e, ERR_INTERNAL, "store: snapshot inside a transaction");
+    if (sqlite3_exec(c->db, "BEGIN DEFERRED", NULL, NULL, NULL) != SQLITE_OK)
+        return err_set(e, ERR_INTERNAL, "store: %s", sqlite3_errmsg(c->db));
+    return 0;
+}
+
+void store_snapshot_end(store_conn_t *c)
+{
+    if (!sqlite3_get_autocommit(c->db)) sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
+}
