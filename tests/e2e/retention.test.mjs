@@ -7,7 +7,8 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { startParley, runCli } from './lib/parley.mjs';
+import { rmSync } from 'node:fs';
+import { startParley, runCli, tempDir, basicAuth } from './lib/parley.mjs';
 
 const DAY = 86400000;
 const SMS_CRED = [{ channel: 'SMS', static_bearer: { claimed_identity: 'plan-1', token: 'sms-token-0123456789' } }];
@@ -27,10 +28,11 @@ async function sweep(p, asOf) {
 }
 
 // A project fixture: helpers over one running server.
-function fixture(p) {
-  const base = `/v1/projects/${p.init.project_id}`;
+function fixture(p, init = p.init) {
+  const base = `/v1/projects/${init.project_id}`;
+  const auth = basicAuth(init.key_id, init.key_secret);
   const ok = async (method, path, body) => {
-    const r = await p.api(method, base + path, { body });
+    const r = await p.api(method, base + path, { body, auth });
     assert.equal(r.status, 200, `${method} ${path}: ${r.text}`);
     return r.json;
   };
@@ -51,7 +53,7 @@ function fixture(p) {
     async texts(q) {
       return (await ok('GET', `/messages?page_size=1000&${q}`)).messages.map((m) => m.contact_message.text_message.text).sort();
     },
-    status: async (path) => (await p.api('GET', base + path)).status,
+    status: async (path) => (await p.api('GET', base + path, { auth })).status,
   };
 }
 
@@ -239,6 +241,37 @@ describe('contact retention (project settings)', () => {
     assert.equal(await f.status(`/conversations/${conv.id}`), 404);
     assert.deepEqual(await f.texts(`app_id=${a.id}`), []);
     assertNoOrphans(p);
+  });
+});
+
+describe('data created in the past (PARLEY_CLOCK_OFFSET_MS)', () => {
+  test('a contact last active 40 days ago goes under a 30-day policy at the next sweep; one from 20 days ago stays', async () => {
+    const dir = tempDir();
+    let p = await startParley({ dataDir: dir, env: { PARLEY_CLOCK_OFFSET_MS: String(-40 * DAY) } });
+    const init = p.init;
+    const f40 = fixture(p);
+    const old = await f40.contact('forty');
+    const stamp = Number(sql(p, `SELECT created_at FROM contacts WHERE id = '${old.id}'`));
+    assert.ok(Math.abs(stamp - (Date.now() - 40 * DAY)) < 3600000, `created 40 days ago: ${iso(stamp)}`);
+    await p.stop();
+    p = await startParley({ dataDir: dir, env: { PARLEY_CLOCK_OFFSET_MS: String(-20 * DAY) } });
+    const f = fixture(p, init);
+    const younger = await f.contact('twenty');
+    await f.ok('PATCH', '/settings', { contact_retention_policy: { retention_type: 'CONTACT_EXPIRE_POLICY', ttl_days: 30 } });
+    await p.stop();
+    // Now (no offset): one sweep removes the contact 40 days idle, not the 20-day one.
+    const r = await runCli(['retention', 'run', '--data-dir', dir]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout).removed.contacts, 1);
+    p = await startParley({ dataDir: dir });
+    try {
+      const now = fixture(p, init);
+      assert.equal(await now.status(`/contacts/${old.id}`), 404);
+      assert.equal(await now.status(`/contacts/${younger.id}`), 200);
+    } finally {
+      await p.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
