@@ -134,6 +134,33 @@ static void maybe_backup(privacy_t *p)
     }
 }
 
+/* Every step, each until it has nothing left, in batches inside the time budget. */
+static void sweep_pass(privacy_t *p, store_conn_t *c, int *limit)
+{
+    err_t e;
+    for (int i = 0; i < nsteps && !p->stopping; i++) {
+        for (;;) {
+            int64_t t0 = clock_mono_ms();
+            int64_t n = steps[i].fn(c, clock_now_ms(), *limit, &e);
+            int64_t took = clock_mono_ms() - t0;
+            if (n < 0) {
+                atomic_fetch_add(&sweep_errors, 1);
+                log_kv(LOG_WARN, "sweep step failed", "step", steps[i].name, "error", e.message);
+                break;
+            }
+            atomic_fetch_add(&steps[i].removed, (uint64_t)n);
+            /* Keep each batch inside the budget: shrink after an overrun, grow back. */
+            if (took > p->cfg->privacy_batch_ms && *limit > 1)
+                *limit /= 2;
+            else if (took * 2 < p->cfg->privacy_batch_ms && *limit < p->cfg->privacy_batch)
+                *limit =
+                    *limit * 2 > p->cfg->privacy_batch ? (int)p->cfg->privacy_batch : *limit * 2;
+            if (n == 0) break;
+            if (nap(p, p->cfg->privacy_pause_ms)) break;
+        }
+    }
+}
+
 static void *sweeper_main(void *arg)
 {
     privacy_t *p = arg;
@@ -144,38 +171,21 @@ static void *sweeper_main(void *arg)
         log_kv(LOG_ERROR, "retention sweeper cannot start", "error", e.message);
         return NULL;
     }
+    /* The first pass comes one interval after start (start-up is busy enough). */
+    int64_t interval = p->cfg->privacy_interval_s * 1000;
+    int64_t next_sweep = clock_mono_ms() + interval;
     while (!p->stopping) {
         maybe_backup(p);
-        for (int i = 0; i < nsteps && !p->stopping; i++) {
-            for (;;) {
-                int64_t t0 = clock_mono_ms();
-                int64_t n = steps[i].fn(c, clock_now_ms(), limit, &e);
-                int64_t took = clock_mono_ms() - t0;
-                if (n < 0) {
-                    atomic_fetch_add(&sweep_errors, 1);
-                    log_kv(LOG_WARN, "sweep step failed", "step", steps[i].name, "error",
-                           e.message);
-                    break;
-                }
-                atomic_fetch_add(&steps[i].removed, (uint64_t)n);
-                /* Keep each batch inside the budget: shrink after an overrun, grow back. */
-                if (took > p->cfg->privacy_batch_ms && limit > 1)
-                    limit /= 2;
-                else if (took * 2 < p->cfg->privacy_batch_ms && limit < p->cfg->privacy_batch)
-                    limit =
-                        limit * 2 > p->cfg->privacy_batch ? (int)p->cfg->privacy_batch : limit * 2;
-                if (n == 0) break;
-                if (nap(p, p->cfg->privacy_pause_ms)) break;
-            }
+        if (clock_mono_ms() >= next_sweep) {
+            sweep_pass(p, c, &limit);
+            atomic_fetch_add(&sweep_passes, 1);
+            next_sweep = clock_mono_ms() + interval;
         }
-        atomic_fetch_add(&sweep_passes, 1);
-        /* Wake for the backup schedule too. */
-        int64_t wait = p->cfg->privacy_interval_s * 1000;
-        if (p->cfg->backup_interval_s > 0) {
-            int64_t until_backup = p->next_backup_ms - clock_mono_ms();
-            if (until_backup < wait) wait = until_backup > 0 ? until_backup : 0;
-        }
-        if (nap(p, wait)) break;
+        /* Sleep until the next pass or the next backup, whichever comes first. */
+        int64_t wait = next_sweep - clock_mono_ms();
+        if (p->cfg->backup_interval_s > 0 && p->next_backup_ms - clock_mono_ms() < wait)
+            wait = p->next_backup_ms - clock_mono_ms();
+        if (nap(p, wait > 0 ? wait : 0)) break;
     }
     return NULL;
 }

@@ -288,7 +288,7 @@ describe('the background sweeper', () => {
       let metrics = '';
       for (let i = 0; i < 100; i++) {
         metrics = (await p.api('GET', '/metrics', { auth: 'none' })).text;
-        if (/parley_retention_removed_total\{kind="messages"\} 1\b/.test(metrics)) break;
+        if (/parley_retention_removed_total\{kind="messages"\} 1\b/.test(metrics) && /parley_retention_passes_total [1-9]/.test(metrics)) break;
         await new Promise((r) => setTimeout(r, 100));
       }
       assert.match(metrics, /parley_retention_removed_total\{kind="messages"\} 1\b/);
