@@ -11,6 +11,7 @@
 #include "base/nudge.h"
 #include "dispatch/dispatch.h"
 #include "dispatch/sms.h"
+#include "privacy/privacy.h"
 
 #include <curl/curl.h>
 #include "tenant/tenant.h"
@@ -20,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define MAX_OPTS 16
 
@@ -42,6 +44,13 @@ static const char usage[] =
     "  projects create --name NAME | projects list\n"
     "  keys create --project ID [--name NAME] | keys list --project ID\n"
     "  keys revoke --project ID --key KEY_ID\n"
+    "  projects delete --project ID | projects restore --project ID\n"
+    "                            delete (purged after privacy.project_grace_days) or undelete\n"
+    "  retention run [--as-of RFC3339]  one full retention sweep (as if at that time)\n"
+    "  backup --to FILE          consistent copy of the store (safe while serving)\n"
+    "  restore --from FILE       check a backup and install it (server stopped)\n"
+    "  export --project ID [--to FILE] [--plain-secrets]   the project as JSON Lines\n"
+    "  import --from FILE        load an export (one transaction)\n"
     "  version                   print the version\n"
     "\n"
     "common options: --data-dir DIR, --config FILE, --log-level LEVEL\n"
@@ -66,8 +75,8 @@ static int parse_cli(int argc, char **argv, cli_t *c)
             if (eq) {
                 c->names[c->nopts] = strndup(a + 2, (size_t)(eq - a - 2));
                 c->values[c->nopts++] = eq + 1;
-            } else if (strcmp(a, "--help") == 0) {
-                c->names[c->nopts] = strdup("help");
+            } else if (strcmp(a, "--help") == 0 || strcmp(a, "--plain-secrets") == 0) {
+                c->names[c->nopts] = strdup(a + 2);
                 c->values[c->nopts++] = "1";
             } else {
                 if (i + 1 >= argc) {
@@ -251,8 +260,14 @@ static int cmd_serve(config_t *cfg)
         sms_stop(sms);
         goto out;
     }
-    http_server_t *srv = http_server_start(&ho, &e);
+    int lock = -1;
+    if (privacy_lock_data_dir(cfg->data_dir, &lock, &e) < 0)
+        log_kv(LOG_WARN, "data dir lock not taken", "error", e.message);
+    privacy_t *sweeper = privacy_start(ctx.store, cfg, &e);
+    http_server_t *srv = sweeper ? http_server_start(&ho, &e) : NULL;
     if (!srv) {
+        privacy_stop(sweeper);
+        if (lock >= 0) close(lock);
         dispatch_stop(dispatcher);
         sms_stop(sms);
         goto out;
@@ -265,6 +280,8 @@ static int cmd_serve(config_t *cfg)
     sigwait(&stop, &sig);
     log_kv(LOG_INFO, "stopping", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM");
     http_server_stop(srv, (int)cfg->shutdown_grace);
+    privacy_stop(sweeper);
+    if (lock >= 0) close(lock);
     dispatch_stop(dispatcher);
     sms_stop(sms);
     log_kv(LOG_INFO, "stopped");
@@ -275,6 +292,11 @@ out:
     api_ctx_cleanup(&ctx);
     store_close(ctx.store);
     return e.code == ERR_OK ? 0 : fail(&e);
+}
+
+static const char *cli_opt(void *c, const char *name)
+{
+    return opt(c, name);
 }
 
 static int need(const char *v, const char *what)
@@ -356,6 +378,8 @@ int main(int argc, char **argv)
         rc = cmd_serve(&cfg);
     } else if (strcmp(c.cmd, "init") == 0) {
         rc = cmd_init(&cfg, 0);
+    } else if (privacy_cli_handles(c.cmd, c.sub)) {
+        rc = privacy_cli(c.cmd, c.sub, cli_opt, &c, &cfg);
     } else if (strcmp(c.cmd, "projects") == 0 || strcmp(c.cmd, "keys") == 0) {
         rc = cmd_data(&c, &cfg);
     } else {

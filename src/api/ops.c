@@ -5,6 +5,7 @@
 #include "base/buf.h"
 #include "base/clock.h"
 #include "dispatch/dispatch.h"
+#include "privacy/privacy.h"
 
 void api_healthz(http_req_t *req)
 {
@@ -19,6 +20,7 @@ void api_metrics(http_req_t *req)
     buf_init(&b);
     http_metrics_render(&b);
     dispatch_metrics_render(&b);
+    privacy_metrics_render(&b);
     buf_printf(&b,
                "# HELP parley_store_errors_total Store operations that failed.\n"
                "# TYPE parley_store_errors_total counter\n"

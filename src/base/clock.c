@@ -1,17 +1,37 @@
-/* clock.c: time sources and RFC 3339 conversion (timegm-based, no locale). */
+/* clock.c: time sources and RFC 3339 conversion (timegm-based, no locale). The wall clock
+ * honours PARLEY_CLOCK_OFFSET_MS (tests only; see docs/operations.md). */
 #define _GNU_SOURCE
 #include "base/clock.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+/* PARLEY_CLOCK_OFFSET_MS shifts the wall clock (tests create data "days ago" with it);
+ * read once. */
+static int64_t clock_off;
+static pthread_once_t clock_off_once = PTHREAD_ONCE_INIT;
+
+static void clock_off_read(void)
+{
+    const char *v = getenv("PARLEY_CLOCK_OFFSET_MS");
+    clock_off = v && *v ? strtoll(v, NULL, 10) : 0;
+}
+
+static int64_t clock_offset(void)
+{
+    pthread_once(&clock_off_once, clock_off_read);
+    return clock_off;
+}
 
 int64_t clock_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + clock_offset();
 }
 
 int64_t clock_mono_ms(void)

@@ -49,6 +49,13 @@ typedef struct {
     char rcs_url[256];             /* channels.rcs_url */
     char tls_cert[PATH_MAX];       /* tls.cert: PEM file, enables HTTPS with tls.key */
     char tls_key[PATH_MAX];        /* tls.key */
+    int64_t privacy_batch;         /* privacy.batch: rows per sweeper batch */
+    int64_t privacy_batch_ms;      /* privacy.batch_ms: time budget of one batch, ms */
+    int64_t privacy_pause_ms;      /* privacy.pause_ms: pause between batches, ms */
+    int64_t privacy_interval_s;    /* privacy.interval_s: pause between full passes, s */
+    int64_t privacy_grace_days;    /* privacy.project_grace_days: deleted project kept, days */
+    int64_t backup_interval_s;     /* backup.interval_s: automatic backups, s (0 = off) */
+    int64_t backup_keep;           /* backup.keep: automatic backups kept */
     config_smsc_t smsc[CONFIG_SMSC_MAX]; /* smsc.NAME.host, .port, .system_id, .password,
                                             .system_type, .source_addr, .window, .throughput */
     int nsmsc;

@@ -68,6 +68,60 @@ int store_col_is_null(store_stmt_t *st, int col);
 /* Reset and return the statement to its connection's cache. Accepts NULL. */
 void store_done(store_stmt_t *st);
 
+/* ---- lifecycle: backups and schema introspection (store_admin.c) ---- */
+
+/* Write a consistent copy of the whole store to path with SQLite's online backup API, in
+ * one read transaction: writers go on meanwhile (WAL) and the copy holds exactly what was
+ * committed when it began. Written to path.tmp, fsynced, then renamed over path. An
+ * unwritable target answers ERR_INVALID_ARGUMENT naming the path and the OS reason. */
+int store_backup(store_t *s, const char *path, err_t *e);
+/* Check that path is a whole Parley store this binary can open: an SQLite file that
+ * passes PRAGMA integrity_check, with a schema version in 1..store_schema_latest().
+ * Fills *version. Opens the file read-only; changes nothing. */
+int store_check_file(const char *path, int *version, err_t *e);
+
+/* A read snapshot: every read between begin and end sees the store as of the first one,
+ * while writers go on (WAL). For multi-statement reads that must agree (export). Not
+ * inside a write transaction. */
+int store_snapshot_begin(store_conn_t *c, err_t *e);
+void store_snapshot_end(store_conn_t *c);
+
+/* One table of the schema, for code that must follow tables added later (export, tenant
+ * purge). cols in declaration order; pk lists primary-key columns; fks the foreign keys
+ * (single-column: from -> table(to)). Freed by store_tables_free. */
+typedef struct {
+    char *from, *table, *to;
+} store_fk_t;
+typedef struct {
+    char *name;
+    char **cols;
+    int ncols;
+    char **pk;
+    int npk;
+    store_fk_t *fks;
+    int nfks;
+} store_table_t;
+/* Every user table (not SQLite's own), in name order. NULL with e filled on error. */
+store_table_t *store_tables(store_conn_t *c, int *n, err_t *e);
+void store_tables_free(store_table_t *t, int n);
+/* A column's value as text, whatever its type (blob as-is); type: 0 null, 1 int, 2 real,
+ * 3 text, 4 blob. */
+int store_col_type(store_stmt_t *st, int col);
+double store_col_double(store_stmt_t *st, int col);
+/* Number of columns in a result row. */
+int store_col_count(store_stmt_t *st);
+/* Run one statement with values bound from an array (for code that builds SQL over the
+ * schema at run time, e.g. import). Returns rows changed, or -1 (unique violations answer
+ * ERR_ALREADY_EXISTS). Not cached: for bulk work, not request paths. */
+typedef struct {
+    int type; /* as store_col_type: 0 null, 1 int, 2 real, 3 text, 4 blob */
+    int64_t i;
+    double d;
+    const char *s; /* text, or blob bytes */
+    size_t len;    /* blob length */
+} store_val_t;
+int64_t store_exec_vals(store_conn_t *c, err_t *e, const char *sql, const store_val_t *v, int n);
+
 /* Load DATA_DIR/secret.key (32 random bytes, mode 0600), creating it on first use. The key
  * is the root of token signing and at-rest encryption; PARLEY_SECRET_KEY (base64url)
  * overrides the file. */

@@ -4,6 +4,7 @@
  * at open via PRAGMA user_version. */
 #define _GNU_SOURCE
 #include "store/store.h"
+#include "store/store_sqlite.h"
 #include "store/migrations.h"
 #include "base/buf.h"
 #include "base/log.h"
@@ -17,32 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-
-struct store_stmt {
-    sqlite3_stmt *st;
-    store_conn_t *conn;
-    uint64_t hash;
-    char *sql;
-    int in_use, cached;
-};
-
-struct store_conn {
-    sqlite3 *db;
-    int depth; /* open store_begin levels (see store_begin) */
-    store_t *store;
-    store_stmt_t **cache;
-    size_t ncache, capcache;
-    struct store_conn *next;
-};
-
-struct store {
-    char path[4096];
-    store_opts_t opts;
-    uint64_t gen;
-    pthread_mutex_t lock;
-    pthread_mutex_t write_lock; /* see store_begin */
-    store_conn_t *conns;
-};
 
 static atomic_uint_fast64_t store_errors;
 static atomic_uint_fast64_t store_gen_counter;

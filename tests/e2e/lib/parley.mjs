@@ -36,7 +36,9 @@ export async function startParley({ dataDir, env = {}, args = [], keepDir = fals
   const dir = dataDir || tempDir();
   const fresh = !existsSync(join(dir, 'parley.db'));
   const proc = spawn(PARLEY_BIN, ['serve', '--listen', '127.0.0.1:0', '--data-dir', dir, ...args], {
-    env: { ...process.env, PARLEY_LOG_LEVEL: 'info', ...env },
+    // The retention sweeper stays idle unless a test asks for it (PARLEY_PRIVACY_INTERVAL_S):
+    // tests inject messages dated years ago, which a real-time sweep would rightly remove.
+    env: { ...process.env, PARLEY_LOG_LEVEL: 'info', PARLEY_PRIVACY_INTERVAL_S: '86400', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '', stderr = '';
