@@ -12,6 +12,7 @@
 #include "dispatch/dispatch.h"
 #include "dispatch/sms.h"
 #include "privacy/privacy.h"
+#include "stream/stream.h"
 
 #include <curl/curl.h>
 #include "tenant/tenant.h"
@@ -202,6 +203,13 @@ static char *read_file(const char *path, err_t *e)
     return buf_steal(&b);
 }
 
+/* Every retention step of every module, for the server's sweeper and `retention run`. */
+static void register_retention_steps(void)
+{
+    privacy_register_builtin();
+    privacy_sweep_register("stream_events", stream_sweep);
+}
+
 static int cmd_serve(config_t *cfg)
 {
     if (cmd_init(cfg, 1) != 0) return 1;
@@ -263,6 +271,7 @@ static int cmd_serve(config_t *cfg)
     int lock = -1;
     if (privacy_lock_data_dir(cfg->data_dir, &lock, &e) < 0)
         log_kv(LOG_WARN, "data dir lock not taken", "error", e.message);
+    register_retention_steps();
     privacy_t *sweeper = privacy_start(ctx.store, cfg, &e);
     http_server_t *srv = sweeper ? http_server_start(&ho, &e) : NULL;
     if (!srv) {
@@ -379,6 +388,7 @@ int main(int argc, char **argv)
     } else if (strcmp(c.cmd, "init") == 0) {
         rc = cmd_init(&cfg, 0);
     } else if (privacy_cli_handles(c.cmd, c.sub)) {
+        register_retention_steps();
         rc = privacy_cli(c.cmd, c.sub, cli_opt, &c, &cfg);
     } else if (strcmp(c.cmd, "projects") == 0 || strcmp(c.cmd, "keys") == 0) {
         rc = cmd_data(&c, &cfg);

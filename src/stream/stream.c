@@ -152,6 +152,11 @@ int64_t stream_trim(store_conn_t *c, int64_t before_ms, int limit, err_t *e)
                       "ii", before_ms, (int64_t)limit);
 }
 
+int64_t stream_sweep(store_conn_t *c, int64_t now_ms, int limit, err_t *e)
+{
+    return stream_trim(c, now_ms - STREAM_KEEP_MS, limit, e);
+}
+
 struct stream_consumer {
     store_t *store;
     char *name;

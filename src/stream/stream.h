@@ -69,4 +69,9 @@ void stream_consumer_stop(stream_consumer_t *sc);
  * Returns rows removed or -1. */
 int64_t stream_trim(store_conn_t *c, int64_t before_ms, int limit, err_t *e);
 
+/* The retention step for the stream (a privacy_sweep_fn): events older than a week that
+ * every consumer has passed. */
+#define STREAM_KEEP_MS (7LL * 24 * 3600 * 1000)
+int64_t stream_sweep(store_conn_t *c, int64_t now_ms, int limit, err_t *e);
+
 #endif
