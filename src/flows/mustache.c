@@ -36,7 +36,7 @@ struct flows_mustache {
 
 /* ---- JavaScript number and value formatting ---- */
 
-void flows_js_number(double v, char *out, size_t cap)
+void flows_mustache_num(double v, char *out, size_t cap)
 {
     if (isnan(v)) {
         snprintf(out, cap, "NaN");
@@ -108,11 +108,11 @@ static void js_join(const json_t *v, buf_t *out)
     {
         if (i) buf_puts(out, ",");
         if (json_is_null(x)) continue;
-        flows_js_string(x, out);
+        flows_mustache_str(x, out);
     }
 }
 
-void flows_js_string(const json_t *v, buf_t *out)
+void flows_mustache_str(const json_t *v, buf_t *out)
 {
     char num[40];
     switch (json_typeof(v)) {
@@ -123,7 +123,7 @@ void flows_js_string(const json_t *v, buf_t *out)
         buf_printf(out, "%lld", (long long)json_integer_value(v));
         break;
     case JSON_REAL:
-        flows_js_number(json_real_value(v), num, sizeof num);
+        flows_mustache_num(json_real_value(v), num, sizeof num);
         buf_puts(out, num);
         break;
     case JSON_TRUE:
@@ -652,7 +652,7 @@ static void put_value(render_t *r, json_t *v, int html)
 {
     if (!v || json_is_null(v)) return;
     if (json_is_integer(v) || json_is_real(v)) { /* numbers are never escaped */
-        flows_js_string(v, r->out);
+        flows_mustache_str(v, r->out);
         return;
     }
     int json = 0;
@@ -668,12 +668,12 @@ static void put_value(render_t *r, json_t *v, int html)
         return;
     }
     if (!html) {
-        flows_js_string(v, r->out);
+        flows_mustache_str(v, r->out);
         return;
     }
     buf_t tmp;
     buf_init(&tmp);
-    flows_js_string(v, &tmp);
+    flows_mustache_str(v, &tmp);
     put_escaped(r, tmp.data ? tmp.data : "", tmp.len, 1, 0);
     buf_free(&tmp);
 }

@@ -53,10 +53,10 @@ char *flows_mustache_render_str(const char *tpl, json_t *view, const flows_musta
                                 err_t *e);
 
 /* JavaScript's String(number) for a double ("1", "0.1", "1e+21", "1.5e-7", "NaN"). */
-void flows_js_number(double v, char *out, size_t cap);
+void flows_mustache_num(double v, char *out, size_t cap);
 
 /* JavaScript's String(value) for a JSON value: numbers as above, arrays joined with ",",
  * objects "[object Object]", null "" (as mustache.js prints them). Appends to out. */
-void flows_js_string(const json_t *v, buf_t *out);
+void flows_mustache_str(const json_t *v, buf_t *out);
 
 #endif

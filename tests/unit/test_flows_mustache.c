@@ -201,7 +201,7 @@ static void test_js_number(void **state)
                 {1.7976931348623157e308, "1.7976931348623157e+308"}};
     char buf[40];
     for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
-        flows_js_number(nums[i].v, buf, sizeof buf);
+        flows_mustache_num(nums[i].v, buf, sizeof buf);
         assert_string_equal(buf, nums[i].s);
     }
 }
