@@ -719,9 +719,9 @@ static int l_env_get(lua_State *L)
 {
     const flows_lua_host_t *h = host_of(L);
     need_host(L, h && h->env_get, "env.get");
-    const char *v = h->env_get(h->ud, luaL_checkstring(L, 1));
+    json_t *v = h->env_get(h->ud, luaL_checkstring(L, 1));
     if (v)
-        lua_pushstring(L, v);
+        push_json_owned(L, v);
     else
         lua_pushnil(L);
     return 1;

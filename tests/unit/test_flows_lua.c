@@ -256,10 +256,10 @@ static int f_ctx_set(void *ud, const char *scope, const char *key, json_t *v, er
         json_object_del(s, key);
     return 0;
 }
-static const char *f_env_get(void *ud, const char *name)
+static json_t *f_env_get(void *ud, const char *name)
 {
     (void)ud;
-    return strcmp(name, "GREETING") == 0 ? "hello" : NULL;
+    return strcmp(name, "GREETING") == 0 ? json_string("hello") : NULL;
 }
 
 static void test_script_run_with_host(void **state)
