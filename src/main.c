@@ -11,6 +11,7 @@
 #include "base/nudge.h"
 #include "dispatch/dispatch.h"
 #include "dispatch/sms.h"
+#include "flows/flows.h"
 
 #include <curl/curl.h>
 #include "tenant/tenant.h"
@@ -251,8 +252,14 @@ static int cmd_serve(config_t *cfg)
         sms_stop(sms);
         goto out;
     }
+    if (flows_start(ctx.store, ctx.seal_key, cfg, &e) < 0) { /* flows: deployed sets load now */
+        dispatch_stop(dispatcher);
+        sms_stop(sms);
+        goto out;
+    }
     http_server_t *srv = http_server_start(&ho, &e);
     if (!srv) {
+        flows_stop();
         dispatch_stop(dispatcher);
         sms_stop(sms);
         goto out;
@@ -265,6 +272,7 @@ static int cmd_serve(config_t *cfg)
     sigwait(&stop, &sig);
     log_kv(LOG_INFO, "stopping", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM");
     http_server_stop(srv, (int)cfg->shutdown_grace);
+    flows_stop();
     dispatch_stop(dispatcher);
     sms_stop(sms);
     log_kv(LOG_INFO, "stopped");

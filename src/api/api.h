@@ -66,6 +66,7 @@ API_ROUTES(conversations);
 API_ROUTES(messages);
 API_ROUTES(webhooks);
 API_ROUTES(inbound);
+API_ROUTES(flows); /* core: flows admin API and debug stream (flows.c) */
 
 /* Handlers, one group per file. */
 void api_healthz(http_req_t *req);

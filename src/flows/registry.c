@@ -8,13 +8,16 @@
 #include <string.h>
 
 /* core */
-/* (core types are added as they land) */
+extern const flows_node_type_t flows_type_inject, flows_type_debug, flows_type_comment,
+    flows_type_junction, flows_type_global_config;
 /* lua: add extern lines here */
 /* io: add extern lines here */
 
 static const flows_node_type_t *const flows_types[] = {
     NULL, /* keeps the array non-empty; skipped */
     /* core */
+    &flows_type_inject, &flows_type_debug, &flows_type_comment, &flows_type_junction,
+    &flows_type_global_config,
     /* lua: add table lines here */
     /* io: add table lines here */
 };
