@@ -12,6 +12,9 @@
 #include "dispatch/dispatch.h"
 #include "dispatch/sms.h"
 #include "flows/flows.h"
+#include "flows/convapi.h" /* io */
+#include "flows/httpd.h"   /* io */
+#include "flows/hello.h"   /* io */
 
 #include <curl/curl.h>
 #include "tenant/tenant.h"
@@ -257,8 +260,11 @@ static int cmd_serve(config_t *cfg)
         sms_stop(sms);
         goto out;
     }
+    if (flows_convapi_start(ctx.store, &e) < 0) /* io: conversation entry points */
+        log_kv(LOG_WARN, "flows conversation consumer not started", "error", e.message);
     http_server_t *srv = http_server_start(&ho, &e);
     if (!srv) {
+        flows_convapi_stop(); /* io */
         flows_stop();
         dispatch_stop(dispatcher);
         sms_stop(sms);
@@ -271,7 +277,9 @@ static int cmd_serve(config_t *cfg)
     int sig = 0;
     sigwait(&stop, &sig);
     log_kv(LOG_INFO, "stopping", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    flows_http_shutdown((int)cfg->shutdown_grace); /* io: answer pending flow requests */
     http_server_stop(srv, (int)cfg->shutdown_grace);
+    flows_convapi_stop(); /* io */
     flows_stop();
     dispatch_stop(dispatcher);
     sms_stop(sms);
@@ -338,6 +346,7 @@ out:
 
 int main(int argc, char **argv)
 {
+    tenant_project_hook = flows_hello_deploy; /* io: new projects get the Hello world flow */
     cli_t c;
     if (parse_cli(argc, argv, &c) < 0) {
         free_cli(&c);

@@ -11,15 +11,35 @@
 extern const flows_node_type_t flows_type_inject, flows_type_debug, flows_type_comment,
     flows_type_junction, flows_type_global_config;
 /* lua: add extern lines here */
+extern const flows_node_type_t flows_type_function, flows_type_split, flows_type_join,
+    flows_type_range, flows_type_json;
 /* io: add extern lines here */
+extern const flows_node_type_t flows_type_template, flows_type_http_in, flows_type_http_response,
+    flows_type_sinch_config, flows_type_sinch_received, flows_type_sinch_events,
+    flows_type_sinch_message, flows_type_sinch_start, flows_type_sinch_send,
+    flows_type_contact_handover;
 
 static const flows_node_type_t *const flows_types[] = {
     NULL, /* keeps the array non-empty; skipped */
     /* core */
-    &flows_type_inject, &flows_type_debug, &flows_type_comment, &flows_type_junction,
+    &flows_type_inject,
+    &flows_type_debug,
+    &flows_type_comment,
+    &flows_type_junction,
     &flows_type_global_config,
     /* lua: add table lines here */
+    &flows_type_function, &flows_type_split, &flows_type_join, &flows_type_range, &flows_type_json,
     /* io: add table lines here */
+    &flows_type_template,
+    &flows_type_http_in,
+    &flows_type_http_response,
+    &flows_type_sinch_config,
+    &flows_type_sinch_received,
+    &flows_type_sinch_events,
+    &flows_type_sinch_message,
+    &flows_type_sinch_start,
+    &flows_type_sinch_send,
+    &flows_type_contact_handover,
 };
 
 #define NTYPES (sizeof flows_types / sizeof flows_types[0])
