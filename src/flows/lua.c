@@ -5,6 +5,7 @@
  * longjmp out into the runtime; JSON built while Lua may still raise is parked on a
  * pending list and freed if the call fails. */
 #include "flows/lua.h"
+#include "flows/jsjson.h"
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -498,10 +499,9 @@ static const char *push_text(lua_State *L, int idx)
     flows_lua_t *S = state_of(L);
     json_t *j = to_json(L, idx);
     pend_add(S, j, 1);
-    char *s = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+    char *s = flows_jsjson_stringify(j, 0);
     pend_remove(S, j);
     json_decref(j);
-    if (!s) return luaL_tolstring(L, idx, NULL);
     pend_add(S, s, 0);
     lua_pushstring(L, s);
     pend_remove(S, s);
@@ -516,10 +516,9 @@ static int l_json_encode(lua_State *L)
     flows_lua_t *S = state_of(L);
     json_t *j = to_json(L, 1);
     pend_add(S, j, 1);
-    char *s = json_dumps(j, JSON_ENCODE_ANY | (pretty ? JSON_INDENT(4) : JSON_COMPACT));
+    char *s = flows_jsjson_stringify(j, pretty ? 4 : 0);
     pend_remove(S, j);
     json_decref(j);
-    if (!s) return luaL_error(L, "json.encode: value cannot be encoded");
     pend_add(S, s, 0);
     lua_pushstring(L, s);
     pend_remove(S, s);
