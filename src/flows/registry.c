@@ -17,7 +17,8 @@ extern const flows_node_type_t flows_type_function, flows_type_split, flows_type
 extern const flows_node_type_t flows_type_template, flows_type_http_in, flows_type_http_response,
     flows_type_sinch_config, flows_type_sinch_received, flows_type_sinch_events,
     flows_type_sinch_message, flows_type_sinch_start, flows_type_sinch_send,
-    flows_type_contact_handover;
+    flows_type_contact_handover, flows_type_delay, flows_type_trigger,
+    flows_type_http_request, flows_type_tls_config;
 
 static const flows_node_type_t *const flows_types[] = {
     NULL, /* keeps the array non-empty; skipped */
@@ -40,6 +41,10 @@ static const flows_node_type_t *const flows_types[] = {
     &flows_type_sinch_start,
     &flows_type_sinch_send,
     &flows_type_contact_handover,
+    &flows_type_delay,
+    &flows_type_trigger,
+    &flows_type_http_request,
+    &flows_type_tls_config,
 };
 
 #define NTYPES (sizeof flows_types / sizeof flows_types[0])

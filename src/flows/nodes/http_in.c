@@ -480,8 +480,18 @@ void flows_http_handle(http_req_t *r, const char *project_id, const char *rest)
     const char *method = http_method(r);
     char *seg[SEG_MAX + 1];
     int wild;
+    /* the path as sent (still percent-encoded, as Express's req.path), after /flows/{p} */
     char path[2048];
-    snprintf(path, sizeof path, "/%s", rest ? rest : "");
+    const char *raw0 = http_raw_uri(r);
+    const char *after = raw0;
+    for (int slashes = 0; *after && slashes < 3; after++)
+        if (*after == '/' && ++slashes == 3) break;
+    if (*after == '/') {
+        size_t pl = strcspn(after, "?#");
+        snprintf(path, sizeof path, "%.*s", (int)(pl < sizeof path ? pl : sizeof path - 1), after);
+    } else {
+        snprintf(path, sizeof path, "/%s", rest ? rest : "");
+    }
     int nseg = split_path(path, seg, SEG_MAX, &wild);
     if (nseg < 0) {
         http_reply_error(r, ERR_NOT_FOUND, "no flow serves %s %s", method, path);
