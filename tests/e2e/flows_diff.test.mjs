@@ -280,7 +280,12 @@ test('differential: node-red@4 example flows, Node-RED vs Parley', async (t) => 
       await sleep(300);
       for (const n of ex.flows.filter((x) => x.type === 'inject' && !x.once && !x.repeat && !x.crontab)) {
         await nr.inject(n.id);
-        const r = await parley.api('POST', `/v1/projects/${project}/inject/${n.id}`, { body: {} });
+        let r;
+        for (let i = 0; i < 40; i++) { // the deploy may still be swapping in
+          r = await parley.api('POST', `/v1/projects/${project}/inject/${n.id}`, { body: {} });
+          if (r.status !== 404) break;
+          await sleep(50);
+        }
         assert.equal(r.status, 200, `Parley inject ${n.id}: ${r.text}`);
         await sleep(150);
       }

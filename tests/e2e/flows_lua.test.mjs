@@ -16,7 +16,16 @@ before(async () => {
 after(async () => { await parley.stop(); });
 
 const deploy = (flows) => parley.api('POST', `/v1/projects/${project}/flows`, { body: { flows } });
-const inject = (id) => parley.api('POST', `/v1/projects/${project}/inject/${id}`, { body: {} });
+// The deploy answers before the executor swapped sets; until then the node may be unknown.
+async function inject(id) {
+  let r;
+  for (let i = 0; i < 40; i++) {
+    r = await parley.api('POST', `/v1/projects/${project}/inject/${id}`, { body: {} });
+    if (r.status !== 404) break;
+    await sleep(50);
+  }
+  assert.equal(r.status, 200, `inject ${id}: ${r.text}`);
+}
 let lastId = 0n;
 // debug entries after the previous call, waiting (up to 5 s) until `want` holds: a count of
 // entries, or a function of the entries
@@ -27,6 +36,7 @@ async function debugEntries(want, { node } = {}) {
     const all = (await parley.api('GET', `/v1/projects/${project}/debug`)).json.messages;
     got = all.filter((d) => BigInt(d.id) > lastId && (!node || d.node_id === node));
     if (enough(got)) break;
+    if (i === 99) console.log('debug entries so far:', JSON.stringify(all.filter((d) => BigInt(d.id) > lastId)));
     await sleep(50);
   }
   for (const d of got) if (BigInt(d.id) > lastId) lastId = BigInt(d.id);
