@@ -6,6 +6,7 @@
  * pending list and freed if the call fails. */
 #include "flows/lua.h"
 #include "flows/jsjson.h"
+#include "flows/lua_pattern.h"
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -83,6 +84,20 @@ static void hook(lua_State *L, lua_Debug *ar)
         if (!S->budget_hit) {
             S->budget_hit = 1;
             /* from now on every instruction fails, so pcall cannot swallow the error */
+            lua_sethook(L, hook, LUA_MASKCOUNT, 1);
+        }
+        luaL_error(L, "instruction budget exceeded (%I instructions)", (lua_Integer)S->instr_limit);
+    }
+}
+
+/* the pattern functions (lua_pattern.c) pay for their matching steps here */
+void flows_lua_charge(lua_State *L, int64_t steps)
+{
+    flows_lua_t *S = state_of(L);
+    S->instr_used += steps;
+    if (S->budget_hit || S->instr_used > S->instr_limit) {
+        if (!S->budget_hit) {
+            S->budget_hit = 1;
             lua_sethook(L, hook, LUA_MASKCOUNT, 1);
         }
         luaL_error(L, "instruction budget exceeded (%I instructions)", (lua_Integer)S->instr_limit);
@@ -795,9 +810,11 @@ static int build_base(lua_State *L)
     int G = 1, str = 2, tbl = 3, math = 4, utf = 5, co = 6, os = 7;
     (void)G;
 
-    /* string.dump would hand out bytecode; strings index the real string table */
+    /* string.dump would hand out bytecode; strings index the real string table; pattern
+     * matching is replaced by the metered matcher */
     lua_pushnil(L);
     lua_setfield(L, str, "dump");
+    flows_lua_patterns_open(L, str);
     lua_pushliteral(L, "");
     if (lua_getmetatable(L, -1)) {
         lua_pushboolean(L, 0);

@@ -9,6 +9,9 @@
 
 #include "flows/lua.h"
 
+#include <lauxlib.h>
+#include <lualib.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,6 +171,138 @@ static void test_sandbox_refuses_escapes(void **state)
     /* globals of one eval do not leak into another environment */
     eval_is(S, "leak = 1 return leak", "1");
     eval_is(S, "return leak", "nil");
+    flows_lua_free(S);
+}
+
+/* The metered pattern functions give what Lua's own string library gives: the same calls
+ * run in a stock Lua state and in the sandbox, results serialised and compared. */
+static const char *const PATTERN_CASES[] = {
+    "('hello world'):find('o w')",
+    "('hello'):find('l+')",
+    "('hello'):find('l*', 1)",
+    "('hello'):find('xyz')",
+    "('a.b'):find('.', 1, true)",
+    "('a.b'):find('%.')",
+    "('abc'):find('^b')",
+    "('abc'):find('c$')",
+    "('abc'):find('$')",
+    "(''):find('')",
+    "('abc'):find('', 10)",
+    "('abc'):find('', 4)",
+    "('abc'):find('b', -1)",
+    "('abc'):find('b', -10)",
+    "('key = value'):find('(%w+)%s*=%s*(%w+)')",
+    "('  trim me  '):match('^%s*(.-)%s*$')",
+    "('THE (quick) fox'):match('%((%a+)%)')",
+    "('f(a(b)c)d'):match('%b()')",
+    "('THE (quick) fox'):find('%f[%a]%a+', 2)",
+    "('hello hello'):match('(h%a+) %1')",
+    "('abc'):match('()b()')",
+    "('x=1, y_2=2'):match('[%w_]+', 4)",
+    "('aaa'):match('a-b')",
+    "('aaab'):match('a-b')",
+    "('[]]'):match('[]]+')",
+    "('a-b'):match('[a%-]+')",
+    "('a^b'):match('[%^b]+')",
+    "('2024-01-02'):match('(%d+)-(%d+)-(%d+)')",
+    "('hello'):match('[^aeiou]+')",
+    "('abc'):match('[a-]')",
+    "('-'):match('[a-]')",
+    "('Hello'):match('%u%l+')",
+    "('tab\\there'):find('%c')",
+    "('0x1F'):match('%x+', 3)",
+    "('ab'):match('a?b')",
+    "('b'):match('a?b')",
+    "('aab'):match('a?b')",
+    "('a.b-c'):match('%p')",
+    "('caf\\195\\169'):match('[\\128-\\255]+')",
+    "('ABC'):match('%U*')",
+    "('a1 b2'):match('%S+$')",
+    "('a,b,,c'):gsub(',', ';')",
+    "('hello world'):gsub('(%w+)', '<%1>')",
+    "('hello'):gsub('', '-')",
+    "('abc'):gsub('%w', '%0%0')",
+    "('hello world'):gsub('%w+', {hello = 'HI'})",
+    "('hello world'):gsub('%w+', function(w) return w:upper() end)",
+    "('hello world'):gsub('%w+', function(w) return nil end)",
+    "('abc'):gsub('b', '%%')",
+    "('abc'):gsub('^a', 'X')",
+    "('aaa'):gsub('a', 'b', 2)",
+    "('abc'):gsub('x*', '-')",
+    "('hello'):gsub('l+', 5)",
+    "('one two'):gsub('(%w+) (%w+)', '%2 %1')",
+    "('x'):gsub('()', '%1')",
+    "G('one two  three', '%a+')",
+    "G('k1=v1, k2=v2', '(%w+)=(%w+)')",
+    "G('abc', '')",
+    "G('abc', '()')",
+    "G('hello', 'l*')",
+    "G('a1b22c333', '%d+', 4)",
+    "G('^a^a', '^a')",
+    "E(('abc'):find('[a'))",
+    "E(('abc'):find('%'))",
+    "E(('abc'):find('(a'))",
+    "E(('abc'):find('a)'))",
+    "E(('abc'):find('%b'))",
+    "E(('abc'):find('%fx'))",
+    "E(('abc'):find('%1'))",
+    "E(('abc'):gsub('(b)', '%2'))",
+    "E(('x'):gsub('x', '%'))",
+    "E(('x'):gsub('x', {x = {}}))",
+    "E(('abc'):gsub('b', true))",
+    NULL,
+};
+
+#define PATTERN_PRELUDE                                                                            \
+    "local function ser(...) local t = table.pack(...) local o = {} "                              \
+    "for i = 1, t.n do o[#o + 1] = type(t[i]) .. ':' .. tostring(t[i]) end "                       \
+    "return table.concat(o, ',') end "                                                             \
+    "local function G(s, p, i) local o = {} local n = 0 "                                          \
+    "for a, b in s:gmatch(p, i) do n = n + 1 if n > 20 then break end o[#o + 1] = ser(a, b) end "  \
+    "return table.concat(o, ';') end "                                                             \
+    "local function E(...) return ... end "                                                        \
+    "local ok, r = pcall(function() return ser(%s) end) "                                          \
+    "return ok and r or 'ERR'"
+
+static void test_patterns_match_stock_lua(void **state)
+{
+    (void)state;
+    flows_lua_t *S = new_state(0);
+    lua_State *ref = luaL_newstate();
+    luaL_openlibs(ref);
+    for (int i = 0; PATTERN_CASES[i]; i++) {
+        char code[2048];
+        snprintf(code, sizeof code, PATTERN_PRELUDE, PATTERN_CASES[i]);
+        if (luaL_dostring(ref, code) != LUA_OK) fail_msg("stock lua: %s", lua_tostring(ref, -1));
+        const char *want = lua_tostring(ref, -1);
+        err_t e = {0};
+        json_t *got = flows_lua_eval(S, code, &e);
+        if (!got) fail_msg("%s: %s", PATTERN_CASES[i], e.message);
+        if (strcmp(json_string_value(got), want) != 0)
+            fail_msg("%s: sandbox %s, Lua %s", PATTERN_CASES[i], json_string_value(got), want);
+        json_decref(got);
+        lua_settop(ref, 0);
+    }
+    lua_close(ref);
+    flows_lua_free(S);
+}
+
+/* Backtracking patterns are charged to the budget instead of holding the thread. */
+static void test_patterns_are_metered(void **state)
+{
+    (void)state;
+    flows_lua_t *S = new_state(0);
+    eval_fails(S, "return string.rep('a', 100000):find('.-.-.-.-b')", ERR_RESOURCE_EXHAUSTED,
+               "instruction budget exceeded");
+    eval_fails(S, "return (string.rep('a', 30) .. 'c'):match(string.rep('a*', 30) .. 'b')",
+               ERR_RESOURCE_EXHAUSTED, "instruction budget exceeded");
+    eval_fails(S, "local s = string.rep('x', 200000) for i = 1, 100000 do s:find('y', 1, true) end",
+               ERR_RESOURCE_EXHAUSTED, "instruction budget exceeded");
+    /* ordinary use on a big string is fine */
+    eval_is(S,
+            "local s = string.rep('ab=cd ', 20000) local n = 0 "
+            "for k, v in s:gmatch('(%w+)=(%w+)') do n = n + 1 end return n",
+            "20000");
     flows_lua_free(S);
 }
 
@@ -392,6 +527,8 @@ int main(void)
         cmocka_unit_test(test_values_from_lua),
         cmocka_unit_test(test_sandbox_refuses_escapes),
         cmocka_unit_test(test_instruction_budget),
+        cmocka_unit_test(test_patterns_match_stock_lua),
+        cmocka_unit_test(test_patterns_are_metered),
         cmocka_unit_test(test_memory_cap),
         cmocka_unit_test(test_script_run_with_host),
         cmocka_unit_test(test_compile_errors),
