@@ -45,10 +45,15 @@ int flows_deploy(store_conn_t *c, const char *project_id, const char *flows_text
         json_decref(doc);
         return -1;
     }
-    pthread_mutex_lock(&deploy_mu);
     char cur[32];
     char rev[ULID_LEN + 1];
-    if (store_begin(c, e) < 0) goto fail;
+    if (store_begin(c, e) < 0) {
+        json_decref(doc);
+        return -1;
+    }
+    /* after BEGIN (which holds the store's write lock): no lock-order inversion, even when
+       the caller's own transaction is the outer one */
+    pthread_mutex_lock(&deploy_mu);
     if (current_rev(c, project_id, cur, e) < 0) goto rollback;
     if (rev_expected && *rev_expected && strcmp(rev_expected, cur) != 0) {
         err_set(e, ERR_ABORTED,
@@ -83,7 +88,6 @@ int flows_deploy(store_conn_t *c, const char *project_id, const char *flows_text
     return 0;
 rollback:
     store_rollback(c);
-fail:
     pthread_mutex_unlock(&deploy_mu);
     json_decref(doc);
     return -1;

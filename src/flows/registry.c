@@ -9,7 +9,9 @@
 
 /* core */
 extern const flows_node_type_t flows_type_inject, flows_type_debug, flows_type_comment,
-    flows_type_junction, flows_type_global_config;
+    flows_type_junction, flows_type_global_config, flows_type_switch, flows_type_change,
+    flows_type_catch, flows_type_status, flows_type_complete, flows_type_link_in,
+    flows_type_link_out, flows_type_link_call;
 /* lua: add extern lines here */
 extern const flows_node_type_t flows_type_function, flows_type_split, flows_type_join,
     flows_type_range, flows_type_json;
@@ -23,28 +25,17 @@ extern const flows_node_type_t flows_type_template, flows_type_http_in, flows_ty
 static const flows_node_type_t *const flows_types[] = {
     NULL, /* keeps the array non-empty; skipped */
     /* core */
-    &flows_type_inject,
-    &flows_type_debug,
-    &flows_type_comment,
-    &flows_type_junction,
-    &flows_type_global_config,
+    &flows_type_inject, &flows_type_debug, &flows_type_comment, &flows_type_junction,
+    &flows_type_global_config, &flows_type_switch, &flows_type_change, &flows_type_catch,
+    &flows_type_status, &flows_type_complete, &flows_type_link_in, &flows_type_link_out,
+    &flows_type_link_call,
     /* lua: add table lines here */
     &flows_type_function, &flows_type_split, &flows_type_join, &flows_type_range, &flows_type_json,
     /* io: add table lines here */
-    &flows_type_template,
-    &flows_type_http_in,
-    &flows_type_http_response,
-    &flows_type_sinch_config,
-    &flows_type_sinch_received,
-    &flows_type_sinch_events,
-    &flows_type_sinch_message,
-    &flows_type_sinch_start,
-    &flows_type_sinch_send,
-    &flows_type_contact_handover,
-    &flows_type_delay,
-    &flows_type_trigger,
-    &flows_type_http_request,
-    &flows_type_tls_config,
+    &flows_type_template, &flows_type_http_in, &flows_type_http_response, &flows_type_sinch_config,
+    &flows_type_sinch_received, &flows_type_sinch_events, &flows_type_sinch_message,
+    &flows_type_sinch_start, &flows_type_sinch_send, &flows_type_contact_handover,
+    &flows_type_delay, &flows_type_trigger, &flows_type_http_request, &flows_type_tls_config,
 };
 
 #define NTYPES (sizeof flows_types / sizeof flows_types[0])
