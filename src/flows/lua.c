@@ -729,6 +729,17 @@ static int l_ctx_set(lua_State *L)
     return 0;
 }
 
+static int l_ctx_keys(lua_State *L)
+{
+    const flows_lua_host_t *h = host_of(L);
+    const char *scope = lua_tostring(L, lua_upvalueindex(1));
+    need_host(L, h && h->ctx_keys, "context");
+    json_t *v = h->ctx_keys(h->ud, scope);
+    if (!v) v = json_array();
+    push_json_owned(L, v);
+    return 1;
+}
+
 static int l_env_get(lua_State *L)
 {
     const flows_lua_host_t *h = host_of(L);
@@ -943,6 +954,9 @@ static void push_env(lua_State *L, const char *node_id, const char *name)
         lua_pushstring(L, scopes[i][1]);
         lua_pushcclosure(L, l_ctx_set, 1);
         lua_setfield(L, -2, "set");
+        lua_pushstring(L, scopes[i][1]);
+        lua_pushcclosure(L, l_ctx_keys, 1);
+        lua_setfield(L, -2, "keys");
         lua_setfield(L, env, scopes[i][0]);
     }
     lua_newtable(L);

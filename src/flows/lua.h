@@ -56,7 +56,8 @@ typedef struct {
      * set with v NULL deletes; returns 0 or -1 with *e filled */
     json_t *(*ctx_get)(void *ud, const char *scope, const char *key);
     int (*ctx_set)(void *ud, const char *scope, const char *key, json_t *v, err_t *e);
-    json_t *(*env_get)(void *ud, const char *name); /* new ref (typed) or NULL when unset */
+    json_t *(*env_get)(void *ud, const char *name);   /* new ref (typed) or NULL when unset */
+    json_t *(*ctx_keys)(void *ud, const char *scope); /* new ref: array of key strings */
 } flows_lua_host_t;
 
 /* What a script run is: the message handler, On Start or On Stop. */

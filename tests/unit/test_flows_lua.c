@@ -397,17 +397,28 @@ static json_t *f_env_get(void *ud, const char *name)
     return strcmp(name, "GREETING") == 0 ? json_string("hello") : NULL;
 }
 
+static json_t *f_ctx_keys(void *ud, const char *scope)
+{
+    json_t *keys = json_array();
+    const char *k;
+    json_t *v;
+    json_object_foreach(json_object_get(((fake_t *)ud)->ctx, scope), k, v)
+        json_array_append_new(keys, json_string(k));
+    return keys;
+}
+
 static void test_script_run_with_host(void **state)
 {
     (void)state;
     flows_lua_t *S = new_state(0);
     fake_t f = {json_array(), json_array(), NULL,
                 json_pack("{s:{},s:{s:i},s:{}}", "node", "flow", "count", 41, "global"), 0};
-    flows_lua_host_t h = {&f, f_send, f_done, f_log, f_status, f_ctx_get, f_ctx_set, f_env_get};
+    flows_lua_host_t h = {&f,        f_send,    f_done,    f_log,     f_status,
+                          f_ctx_get, f_ctx_set, f_env_get, f_ctx_keys};
     err_t e = {0};
     const char *func = "local n = flow.get('count') + 1\n"
                        "flow.set('count', n)\n"
-                       "context.set('seen', {n, env.get('GREETING')})\n"
+                       "context.set('seen', {n, env.get('GREETING'), flow.keys()})\n"
                        "node.warn('count is ' .. n)\n"
                        "node.status({fill='green', shape='dot', text='ok'})\n"
                        "node.send({payload = node.id .. '/' .. node.name})\n"
@@ -444,8 +455,9 @@ static void test_script_run_with_host(void **state)
     assert_string_equal(got, "{\"fill\":\"green\",\"shape\":\"dot\",\"text\":\"ok\"}");
     free(got);
     got = dump(f.ctx);
-    assert_string_equal(got, "{\"node\":{\"seen\":[42,\"hello\"]},\"flow\":{\"count\":42},"
-                             "\"global\":{}}");
+    assert_string_equal(got,
+                        "{\"node\":{\"seen\":[42,\"hello\",[\"count\"]]},\"flow\":{\"count\":42},"
+                        "\"global\":{}}");
     free(got);
 
     /* errors are values with the field and line; the state keeps working */

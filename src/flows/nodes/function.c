@@ -267,9 +267,15 @@ static json_t *h_env_get(void *ud, const char *name)
     return flows_env_value(((fn_state_t *)ud)->n, name);
 }
 
+static json_t *h_ctx_keys(void *ud, const char *scope)
+{
+    return flows_context_keys(((fn_state_t *)ud)->n, scope);
+}
+
 static flows_lua_host_t host_for(fn_state_t *st)
 {
-    flows_lua_host_t h = {st, h_send, h_done, h_log, h_status, h_ctx_get, h_ctx_set, h_env_get};
+    flows_lua_host_t h = {st,        h_send,    h_done,    h_log,     h_status,
+                          h_ctx_get, h_ctx_set, h_env_get, h_ctx_keys};
     return h;
 }
 
