@@ -68,7 +68,7 @@ static void *lalloc(void *ud, void *ptr, size_t osize, size_t nsize)
         return NULL;
     }
     void *p = realloc(ptr, nsize);
-    if (!p) return NULL;
+    if (!p) return nsize <= old ? ptr : NULL; /* a failed shrink keeps the larger block */
     S->used = S->used - old + nsize;
     return p;
 }
@@ -1153,14 +1153,15 @@ size_t flows_lua_mem_used(const flows_lua_t *S)
 
 static void *check_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
-    (void)osize;
     size_t *budget = ud;
     if (nsize == 0) {
         free(ptr);
         return NULL;
     }
-    if (nsize > *budget) return NULL;
-    *budget -= nsize; /* rough: compilation of one body is bounded */
+    if (!ptr || nsize > osize) { /* growing (never refuse a shrink: Lua relies on it) */
+        if (nsize > *budget) return NULL;
+        *budget -= nsize; /* rough: compiling one body is bounded */
+    }
     return realloc(ptr, nsize);
 }
 
