@@ -38,7 +38,8 @@ static json_t *rules_of(json_t *cfg)
                           sget(cfg, "property") ?: "");
     if (json_object_get(cfg, "to")) json_object_set(r, "to", json_object_get(cfg, "to"));
     if (strcmp(action, "change") == 0) {
-        json_object_set(r, "from", json_object_get(cfg, "from") ?: json_string(""));
+        json_t *from = json_object_get(cfg, "from");
+        json_object_set_new(r, "from", from ? json_incref(from) : json_string(""));
         json_t *reg = json_object_get(cfg, "reg");
         if (!reg || json_is_null(reg) || json_is_true(reg))
             json_object_set_new(r, "fromt", json_string("re"));

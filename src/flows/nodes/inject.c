@@ -109,9 +109,10 @@ static json_t *props_of(json_t *cfg)
     const char *ptype = json_string_value(json_object_get(cfg, "payloadType"));
     json_t *topic = json_object_get(cfg, "topic");
     if (!json_is_array(props)) {
-        return json_pack("[{s:s,s:O,s:s},{s:s,s:O,s:s}]", "p", "payload", "v",
-                         payload ? payload : json_string(""), "vt", ptype ? ptype : "date", "p",
-                         "topic", "v", topic ? topic : json_string(""), "vt", "str");
+        return json_pack("[{s:s,s:o,s:s},{s:s,s:o,s:s}]", "p", "payload", "v",
+                         payload ? json_incref(payload) : json_string(""), "vt",
+                         ptype ? ptype : "date", "p", "topic", "v",
+                         topic ? json_incref(topic) : json_string(""), "vt", "str");
     }
     json_t *out = json_deep_copy(props);
     size_t i;
@@ -121,10 +122,10 @@ static json_t *props_of(json_t *cfg)
         const char *name = json_string_value(json_object_get(p, "p"));
         if (!name) continue;
         if (strcmp(name, "payload") == 0 && !json_object_get(p, "v")) {
-            json_object_set(p, "v", payload ? payload : json_string(""));
+            json_object_set_new(p, "v", payload ? json_incref(payload) : json_string(""));
             json_object_set_new(p, "vt", json_string(ptype ? ptype : "date"));
         } else if (strcmp(name, "topic") == 0 && !json_object_get(p, "v")) {
-            json_object_set(p, "v", topic ? topic : json_string(""));
+            json_object_set_new(p, "v", topic ? json_incref(topic) : json_string(""));
         }
     }
     return out;
