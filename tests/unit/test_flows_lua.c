@@ -287,6 +287,58 @@ static void test_patterns_match_stock_lua(void **state)
     flows_lua_free(S);
 }
 
+/* Random patterns over a small alphabet against random subjects: the sandbox's matcher and
+ * Lua's agree on every result (errors compared as errors). Deterministic seed. */
+static void test_patterns_random_vs_stock_lua(void **state)
+{
+    (void)state;
+    static const char *const atoms[] = {
+        "a",    "b",      ".",  "%a", "%d", "%s", "[ab]", "[^a]", "[a-c]", "%%", "(", ")", "()",
+        "%b()", "%f[%a]", "%1", "^",  "$",  "*",  "+",    "-",    "?",     "[]", "x", "1"};
+    static const char subj_chars[] = "aab1 ()cx";
+    flows_lua_t *S = new_state(0);
+    lua_State *ref = luaL_newstate();
+    luaL_openlibs(ref);
+    unsigned seed = 12345;
+#define RND(n) ((seed = seed * 1103515245u + 12345u) >> 16) % (n)
+    for (int iter = 0; iter < 3000; iter++) {
+        char pat[64] = "", subj[32] = "";
+        int np = 1 + (int)RND(6);
+        for (int i = 0; i < np; i++) {
+            const char *a = atoms[RND(sizeof atoms / sizeof atoms[0])];
+            if (strlen(pat) + strlen(a) < sizeof pat - 1) strcat(pat, a);
+        }
+        int ns = (int)RND(12);
+        for (int i = 0; i < ns; i++)
+            subj[i] = subj_chars[RND(sizeof subj_chars - 1)];
+        subj[ns] = 0;
+        const char *fn[] = {"find", "match", "gsub", "G"};
+        const char *f = fn[RND(4)];
+        char expr[256];
+        /* long brackets of level 2: patterns may contain "]]" */
+        if (strcmp(f, "G") == 0)
+            snprintf(expr, sizeof expr, "G([==[%s]==], [==[%s]==])", subj, pat);
+        else if (strcmp(f, "gsub") == 0)
+            snprintf(expr, sizeof expr, "([==[%s]==]):gsub([==[%s]==], '<%%0>')", subj, pat);
+        else
+            snprintf(expr, sizeof expr, "([==[%s]==]):%s([==[%s]==])", subj, f, pat);
+        char code[2048];
+        snprintf(code, sizeof code, PATTERN_PRELUDE, expr);
+        if (luaL_dostring(ref, code) != LUA_OK) fail_msg("stock lua: %s", lua_tostring(ref, -1));
+        const char *want = lua_tostring(ref, -1);
+        err_t e = {0};
+        json_t *got = flows_lua_eval(S, code, &e);
+        if (!got) fail_msg("%s: %s", expr, e.message);
+        if (strcmp(json_string_value(got), want) != 0)
+            fail_msg("%s: sandbox %s, Lua %s", expr, json_string_value(got), want);
+        json_decref(got);
+        lua_settop(ref, 0);
+    }
+#undef RND
+    lua_close(ref);
+    flows_lua_free(S);
+}
+
 /* Backtracking patterns are charged to the budget instead of holding the thread. */
 static void test_patterns_are_metered(void **state)
 {
@@ -540,6 +592,7 @@ int main(void)
         cmocka_unit_test(test_sandbox_refuses_escapes),
         cmocka_unit_test(test_instruction_budget),
         cmocka_unit_test(test_patterns_match_stock_lua),
+        cmocka_unit_test(test_patterns_random_vs_stock_lua),
         cmocka_unit_test(test_patterns_are_metered),
         cmocka_unit_test(test_memory_cap),
         cmocka_unit_test(test_script_run_with_host),
