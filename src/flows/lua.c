@@ -26,6 +26,7 @@ struct flows_lua {
     int mem_hit;
     int64_t instr_limit, instr_used;
     int budget_hit;
+    int busy;                     /* inside run_protected */
     const flows_lua_host_t *host; /* during a run */
     int env_ref;                  /* environment of the running chunk (load's default) */
     struct {
@@ -1067,6 +1068,9 @@ static int protected(lua_State *L)
 static int run_protected(flows_lua_t *S, call_t *c, err_t *e)
 {
     lua_State *L = S->L;
+    if (S->busy) /* a host callback must not run Lua on the same state (messages are queued) */
+        return err_set(e, ERR_INTERNAL, "re-entrant use of the project's Lua state");
+    S->busy = 1;
     S->mem_hit = 0;
     S->budget_hit = 0;
     S->instr_used = 0;
@@ -1100,6 +1104,7 @@ static int run_protected(flows_lua_t *S, call_t *c, err_t *e)
     pend_clear(S);
     if (rc != LUA_OK && (S->mem_hit || rc == LUA_ERRMEM)) lua_gc(L, LUA_GCCOLLECT);
     lua_sethook(L, NULL, 0, 0);
+    S->busy = 0;
     return ret;
 }
 
