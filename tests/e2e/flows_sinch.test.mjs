@@ -108,6 +108,27 @@ describe('conversation nodes', () => {
     assert.equal(ev.msg.appId, app.id);
   });
 
+  test('outbound: start-conversation -> message with variables -> send on the configured app', async () => {
+    const flows = JSON.parse(EXAMPLE);
+    // the example leaves the configuration empty; point its outbound send at the app
+    flows.push({ id: 'cfgout', type: 'sinch-convapi-configuration', appId: app.id, appDisplayName: 'tg', region: 'eu' });
+    flows.find((n) => n.id === '25a4139ed922705c').convapiConfiguration = 'cfgout';
+    flows.find((n) => n.id === '25a4139ed922705c').wires = [['dbgok'], ['dbgfail']];
+    flows.push({ id: 'dbgok', type: 'debug', z: 'b26d3a7cc456a1d8', complete: 'messageId', wires: [] });
+    flows.push({ id: 'dbgfail', type: 'debug', z: 'b26d3a7cc456a1d8', complete: 'error', wires: [] });
+    await deploy(flows);
+    assert.equal((await p.api('POST', `/v1/projects/${init.project_id}/inject/736d932371771a05`, { auth })).status, 200);
+    await sentTo(1449922041, 'Hello Calle, Welcome to Sinch!');
+    const ok = await waitDebug((m) => m.node_id === 'dbgok');
+    assert.match(ok.msg, /^[0-9A-Z]{26}$/);
+    // without an app (the example as shipped), the send fails to output 2
+    await deploy(JSON.parse(EXAMPLE).map((n) => (n.id === '25a4139ed922705c' ? { ...n, wires: [[], ['dbgfail']] } : n))
+      .concat([{ id: 'dbgfail', type: 'debug', z: 'b26d3a7cc456a1d8', complete: 'error', wires: [] }]));
+    assert.equal((await p.api('POST', `/v1/projects/${init.project_id}/inject/736d932371771a05`, { auth })).status, 200);
+    const fail = await waitDebug((m) => m.node_id === 'dbgfail' && /no app/.test(JSON.stringify(m.msg)));
+    assert.match(fail.msg.message, /no app/);
+  });
+
   test('await response: the timeout sends the msg to output 2', async () => {
     const flows = [
       { id: 't1', type: 'tab', label: 'timeout' },
