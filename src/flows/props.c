@@ -54,7 +54,8 @@ int flows_path_parse(const char *expr, flows_path_t *out, err_t *e)
                 }
                 if (i >= len) {
                     buf_free(&b);
-                    return err_set(e, ERR_INVALID_ARGUMENT, "unterminated string in '%s'", expr);
+                    err_set(e, ERR_INVALID_ARGUMENT, "unterminated string in '%s'", expr);
+                    goto fail;
                 }
                 i++;
                 int rc = add_key(out, b.data ? b.data : "", b.len, e);
@@ -73,9 +74,11 @@ int flows_path_parse(const char *expr, flows_path_t *out, err_t *e)
                 out->seg[out->n].key = NULL;
                 out->n++;
             } else {
-                if (strncmp(expr + i, "msg.", 4) == 0)
-                    return err_set(e, ERR_INVALID_ARGUMENT,
-                                   "nested message references ('%s') are not supported", expr);
+                if (strncmp(expr + i, "msg.", 4) == 0) {
+                    err_set(e, ERR_INVALID_ARGUMENT,
+                            "nested message references ('%s') are not supported", expr);
+                    goto fail;
+                }
                 goto bad;
             }
             if (expr[i] != ']') goto bad;
