@@ -113,6 +113,7 @@ static void deploy_and_reply(http_req_t *req, convo_ctx_t *cx, const char *text,
         reply_problems(req, &e, problems);
         return;
     }
+    flows_runtime_sync(cx->project_id, 5000); /* live for the next request */
     json_t *body =
         tab_id ? json_pack("{s:s,s:s}", "id", tab_id, "rev", rev) : json_pack("{s:s}", "rev", rev);
     http_reply_json(req, status, body);
@@ -388,8 +389,10 @@ static void flows_delete_tab(http_req_t *req)
     if (flows_deploy(cx.conn, cx.project_id, text, NULL, actor_of(req, &cx), "tab delete", nrev,
                      &problems, &e) < 0)
         reply_problems(req, &e, problems);
-    else
+    else {
+        flows_runtime_sync(cx.project_id, 5000);
         http_reply_raw(req, 204, NULL, "", 0);
+    }
     free(text);
 }
 

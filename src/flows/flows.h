@@ -55,6 +55,10 @@ char *flows_revision_text(store_conn_t *c, const char *project_id, const char *r
 /* Swap a project's running set to the parsed flows (steals flows): queued on the
  * project's executor, between two messages. Called by flows_deploy after its commit. */
 void flows_runtime_deploy(const char *project_id, json_t *flows);
+/* Wait until everything queued on the project's executor so far has run (e.g. a deploy:
+ * the admin API answers once the new set is live). Never call it from an executor thread
+ * or while holding a store transaction a node's start hook may need. 0, or -1 on timeout. */
+int flows_runtime_sync(const char *project_id, int timeout_ms);
 
 /* ---- debug stream (debug.c) ---- */
 /* The project's ring (last 1,000 entries, oldest first) after entry id `after` (0 = all):

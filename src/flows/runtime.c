@@ -30,7 +30,24 @@
 #define FLOWS_QUEUE_MAX 200000            /* tasks queued per project before dropping */
 #define FLOWS_WORKERS   3
 
-enum { T_MSG, T_FN, T_INJECT, T_POST, T_DEPLOY, T_TIMER };
+enum { T_MSG, T_FN, T_INJECT, T_POST, T_DEPLOY, T_TIMER, T_BARRIER };
+
+/* A waiter for flows_runtime_sync: freed by whichever side lets go last. */
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done;
+    atomic_int refs;
+} barrier_t;
+
+static void barrier_unref(barrier_t *b)
+{
+    if (atomic_fetch_sub(&b->refs, 1) == 1) {
+        pthread_mutex_destroy(&b->mu);
+        pthread_cond_destroy(&b->cv);
+        free(b);
+    }
+}
 
 typedef struct timer timer_t_;
 
@@ -56,6 +73,7 @@ struct flows_proj {
     flows_set_t *set;
     struct flows_proj *next_ready;
     uint64_t dropped;
+    atomic_int deploys_pending; /* queued T_DEPLOY tasks not yet run */
 };
 
 struct timer {
@@ -155,6 +173,13 @@ static void task_free(task_t *t)
         if (t->timer->free_arg && t->timer->arg) t->timer->free_arg(t->timer->arg);
         flows_set_unref(t->timer->set);
         free(t->timer);
+    } else if (t->kind == T_BARRIER) {
+        barrier_t *b = t->arg;
+        pthread_mutex_lock(&b->mu);
+        b->done = 1;
+        pthread_cond_broadcast(&b->cv);
+        pthread_mutex_unlock(&b->mu);
+        barrier_unref(b);
     } else if (t->free_arg && t->arg)
         t->free_arg(t->arg);
     json_decref(t->msg);
@@ -514,6 +539,9 @@ static void run_task(flows_proj_t *p, task_t *t)
     case T_DEPLOY:
         do_deploy(p, t->msg);
         t->msg = NULL;
+        atomic_fetch_sub(&p->deploys_pending, 1);
+        break;
+    case T_BARRIER: /* task_free wakes the waiter */
         break;
     }
     task_free(t);
@@ -586,7 +614,34 @@ void flows_runtime_deploy(const char *project_id, json_t *flows)
     task_t *t = xcalloc(1, sizeof *t);
     t->kind = T_DEPLOY;
     t->msg = flows;
+    atomic_fetch_add(&p->deploys_pending, 1);
     enqueue(p, t);
+}
+
+int flows_runtime_sync(const char *project_id, int timeout_ms)
+{
+    flows_proj_t *p = rt.running ? proj_get(project_id, 0) : NULL;
+    if (!p) return 0;
+    barrier_t *b = xcalloc(1, sizeof *b);
+    pthread_mutex_init(&b->mu, NULL);
+    pthread_cond_init(&b->cv, NULL);
+    atomic_init(&b->refs, 2);
+    task_t *t = xcalloc(1, sizeof *t);
+    t->kind = T_BARRIER;
+    t->arg = b;
+    enqueue(p, t);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t ns = ts.tv_nsec + (int64_t)(timeout_ms % 1000) * 1000000;
+    ts.tv_sec += timeout_ms / 1000 + ns / 1000000000;
+    ts.tv_nsec = ns % 1000000000;
+    pthread_mutex_lock(&b->mu);
+    while (!b->done)
+        if (pthread_cond_timedwait(&b->cv, &b->mu, &ts) != 0) break;
+    int done = b->done;
+    pthread_mutex_unlock(&b->mu);
+    barrier_unref(b);
+    return done ? 0 : -1;
 }
 
 void flows_deliver(flows_node_t *to, json_t *msg)
@@ -616,7 +671,7 @@ int flows_inject(const char *project_id, const char *node_id, json_t *msg)
     pthread_mutex_lock(&p->mu);
     int has = flows_set_find(p->set, node_id) != NULL;
     pthread_mutex_unlock(&p->mu);
-    if (!has) {
+    if (!has && atomic_load(&p->deploys_pending) == 0) { /* a pending deploy may bring it */
         json_decref(msg);
         return -1;
     }
