@@ -426,6 +426,9 @@ static void hreq_input(flows_node_t *n, json_t *msg)
         r->hdrs = curl_slist_append(r->hdrs, line.data);
         buf_free(&line);
     }
+    /* libcurl would label a body form-urlencoded; Node-RED sends no type it was not given */
+    if (has_body && !has_hdr(hdrs, "content-type"))
+        r->hdrs = curl_slist_append(r->hdrs, "Content-Type:");
     json_decref(hdrs);
     r->hdrs = curl_slist_append(r->hdrs, "Expect:");
 
