@@ -161,6 +161,19 @@ describe('conversation nodes', () => {
     await sentTo(705, 'Thanks for your answer . Have a lovely weekeend!');
   });
 
+  test('an inbound message accepted just before kill -9 is answered exactly once', async () => {
+    await deploy(JSON.parse(EXAMPLE));
+    await inbound(708, 'then the power went out');
+    await p.stop({ signal: 'SIGKILL' });
+    await start();
+    await sentTo(708, 'Would you recommend Sinch as a place to work?');
+    await inbound(708, 'yes');
+    await sentTo(708, 'Thanks for your answer . Have a lovely weekeend!');
+    await new Promise((r) => setTimeout(r, 300));
+    const questions = sends.filter((s) => String(s.chat_id) === '708' && s.text.startsWith('Would you'));
+    assert.equal(questions.length, 1, 'neither lost nor handled twice across the crash');
+  });
+
   test('contact-handover appends CONTACT_HANDOVER and ends the flow for that conversation', async () => {
     const flows = [
       { id: 't2', type: 'tab', label: 'handover' },
