@@ -71,6 +71,10 @@ describe('flows http and timing nodes', () => {
       { id: 'in7', type: 'http in', z: T, url: '/tjson', method: 'get', wires: [['tpl7']] },
       { id: 'tpl7', type: 'template', z: T, field: 'payload', fieldType: 'msg', syntax: 'mustache', output: 'json',
         template: '{"name":"{{{req.query.name}}}","n":{{req.query.n}}}', wires: [['out1']] },
+      { id: 'in12', type: 'http in', z: T, url: '/ctx', method: 'get', wires: [['chg12']] },
+      { id: 'chg12', type: 'change', z: T, rules: [{ t: 'set', p: 'greet', pt: 'flow', to: 'hey', tot: 'str' }], wires: [['tpl12']] },
+      { id: 'tpl12', type: 'template', z: T, field: 'payload', fieldType: 'msg', syntax: 'mustache', output: 'str',
+        template: '{{flow.greet}} {{global.missing}}!', wires: [['out1']] },
       // http request
       { id: 'in8', type: 'http in', z: T, url: '/proxy', method: 'get', wires: [['req8']] },
       { id: 'req8', type: 'http request', z: T, method: 'GET', ret: 'obj', paytoqs: 'query', url: `${serverUrl}/data/{{{req.query.who}}}`,
@@ -166,6 +170,8 @@ describe('flows http and timing nodes', () => {
     assert.equal(r.text, 'Bonjour &lt;b&gt;Ada / <b>Ada [x] [y] -');
     r = await call('GET', '/tjson?name=Ada&n=7');
     assert.deepEqual(r.json, { name: 'Ada', n: 7 });
+    r = await call('GET', '/ctx');
+    assert.equal(r.text, 'hey !', 'flow context through {{flow.x}}; a missing global renders nothing');
   });
 
   test('http request: mustache URL, query from payload, headers, JSON result', async () => {
