@@ -131,6 +131,28 @@ static void test_values_from_lua(void **state)
             "json.isarray(v[5]), #v}",
             "[true,\"integer\",\"float\",true,true,5]");
     eval_fails(S, "return json.decode('{bad')", ERR_INVALID_ARGUMENT, "json.decode");
+    /* json.encode prints exactly what JavaScript's JSON.stringify prints */
+    eval_is(S,
+            "return json.encode({a=0.1, b=1e21, c=1.5e-7, d=-0.0, e=123456789012, f=1/3, "
+            "g=5e-324, h=1.7976931348623157e308, i=123e-20, j=0.000001, k=1e-7})",
+            "\"{\\\"a\\\":0.1,\\\"b\\\":1e+21,\\\"c\\\":1.5e-7,\\\"d\\\":0,"
+            "\\\"e\\\":123456789012,\\\"f\\\":0.3333333333333333,\\\"g\\\":5e-324,"
+            "\\\"h\\\":1.7976931348623157e+308,\\\"i\\\":1.23e-18,\\\"j\\\":0.000001,"
+            "\\\"k\\\":1e-7}\"");
+    {
+        err_t e = {0};
+        json_t *v =
+            flows_lua_eval(S,
+                           "return json.encode('\\1\"\\\\/\\195\\169\\n\\226\\128\\168')"
+                           " .. json.encode(json.decode('{\"a\":[1,{\"b\":[]}],\"c\":{}}'), true)",
+                           &e);
+        assert_non_null(v);
+        assert_string_equal(
+            json_string_value(v),
+            "\"\\u0001\\\"\\\\/\xc3\xa9\\n\xe2\x80\xa8\"{\n    \"a\": [\n        1,\n"
+            "        {\n            \"b\": []\n        }\n    ],\n    \"c\": {}\n}");
+        json_decref(v);
+    }
     /* cyclic tables are refused, not looped on */
     eval_fails(S, "local t = {} t.self = t return t", ERR_INVALID_ARGUMENT, "nested too deeply");
     flows_lua_free(S);
