@@ -11,6 +11,10 @@
 #include "base/nudge.h"
 #include "dispatch/dispatch.h"
 #include "dispatch/sms.h"
+#include "flows/convapi.h"
+#include "flows/flows.h"
+#include "flows/hello.h"
+#include "flows/httpd.h"
 #include "privacy/privacy.h"
 #include "stream/stream.h"
 
@@ -273,8 +277,15 @@ static int cmd_serve(config_t *cfg)
         log_kv(LOG_WARN, "data dir lock not taken", "error", e.message);
     register_retention_steps();
     privacy_t *sweeper = privacy_start(ctx.store, cfg, &e);
-    http_server_t *srv = sweeper ? http_server_start(&ho, &e) : NULL;
+    int flows_up = sweeper && flows_start(ctx.store, ctx.seal_key, cfg, &e) == 0;
+    if (flows_up && flows_convapi_start(ctx.store, &e) < 0) /* conversation entry points */
+        log_kv(LOG_WARN, "flows conversation consumer not started", "error", e.message);
+    http_server_t *srv = flows_up ? http_server_start(&ho, &e) : NULL;
     if (!srv) {
+        if (flows_up) {
+            flows_convapi_stop();
+            flows_stop();
+        }
         privacy_stop(sweeper);
         if (lock >= 0) close(lock);
         dispatch_stop(dispatcher);
@@ -288,7 +299,10 @@ static int cmd_serve(config_t *cfg)
     int sig = 0;
     sigwait(&stop, &sig);
     log_kv(LOG_INFO, "stopping", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    flows_http_shutdown((int)cfg->shutdown_grace); /* answer requests waiting for a flow */
     http_server_stop(srv, (int)cfg->shutdown_grace);
+    flows_convapi_stop();
+    flows_stop();
     privacy_stop(sweeper);
     if (lock >= 0) close(lock);
     dispatch_stop(dispatcher);
@@ -361,6 +375,7 @@ out:
 
 int main(int argc, char **argv)
 {
+    tenant_project_hook = flows_hello_deploy; /* io: new projects get the Hello world flow */
     cli_t c;
     if (parse_cli(argc, argv, &c) < 0) {
         free_cli(&c);

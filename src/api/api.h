@@ -67,6 +67,8 @@ API_ROUTES(messages);
 API_ROUTES(webhooks);
 API_ROUTES(inbound);
 API_ROUTES(privacy);
+API_ROUTES(flows); /* core: flows admin API and debug stream (flows.c) */
+API_ROUTES(flows_http); /* io: public /flows/{project_id}/... (flows_http.c) */
 
 /* Handlers, one group per file. */
 void api_healthz(http_req_t *req);

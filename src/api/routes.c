@@ -30,6 +30,8 @@ const http_route_t *api_routes(size_t *n)
             {api_webhooks_routes, api_webhooks_nroutes},
             {api_inbound_routes, api_inbound_nroutes},
             {api_privacy_routes, api_privacy_nroutes},
+            {api_flows_routes, api_flows_nroutes}, /* core */
+            {api_flows_http_routes, api_flows_http_nroutes}, /* io */
         };
         for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++)
             for (size_t i = 0; i < groups[g].n && count < API_MAX_ROUTES; i++)

@@ -105,6 +105,13 @@ void http_set_principal(http_req_t *r, const char *project_id, const char *key_i
 const char *http_principal_project(http_req_t *r);
 const char *http_principal_key(http_req_t *r);
 
+/* Every request header and every decoded query pair, in the order sent (each.c). */
+typedef void (*http_kv_fn)(void *ud, const char *name, const char *value);
+void http_header_each(http_req_t *r, http_kv_fn fn, void *ud);
+void http_query_each(http_req_t *r, http_kv_fn fn, void *ud);
+/* The request URI as sent, query included. */
+const char *http_raw_uri(http_req_t *r);
+
 /* ---- replies (exactly one per request) ---- */
 
 void http_reply_json(http_req_t *r, int status, json_t *body); /* steals body */

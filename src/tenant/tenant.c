@@ -6,15 +6,21 @@
 #include <stdio.h>
 #include <string.h>
 
+int (*tenant_project_hook)(store_conn_t *c, const char *project_id, err_t *e);
+
 int tenant_project_create(store_conn_t *c, const char *name, char id[ULID_LEN + 1], err_t *e)
 {
     if (!name || !*name || strlen(name) > 200)
         return err_set(e, ERR_INVALID_ARGUMENT, "project name must be 1..200 characters");
     ulid_new(id);
-    return store_exec(c, e, "INSERT INTO projects (id, name, created_at) VALUES ($1, $2, $3)",
-                      "ssi", id, name, clock_now_ms()) < 0
-               ? -1
-               : 0;
+    if (store_begin(c, e) < 0) return -1;
+    if (store_exec(c, e, "INSERT INTO projects (id, name, created_at) VALUES ($1, $2, $3)", "ssi",
+                   id, name, clock_now_ms()) < 0 ||
+        (tenant_project_hook && tenant_project_hook(c, id, e) < 0) || store_commit(c, e) < 0) {
+        store_rollback(c);
+        return -1;
+    }
+    return 0;
 }
 
 int tenant_project_exists(store_conn_t *c, const char *project_id, err_t *e)

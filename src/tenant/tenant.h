@@ -23,6 +23,9 @@ typedef struct {
 } tenant_init_t;
 
 int tenant_project_create(store_conn_t *c, const char *name, char id[ULID_LEN + 1], err_t *e);
+/* Called inside tenant_project_create's transaction for every new project (main sets it
+ * to Flows' Hello world deploy); an error undoes the project. NULL = nothing. */
+extern int (*tenant_project_hook)(store_conn_t *c, const char *project_id, err_t *e);
 /* 1 if the project exists and is not deleted, 0 if not, -1 on error. */
 int tenant_project_exists(store_conn_t *c, const char *project_id, err_t *e);
 json_t *tenant_project_list(store_conn_t *c, err_t *e);

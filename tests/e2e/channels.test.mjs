@@ -74,6 +74,10 @@ describe('channels end to end', () => {
     p = await startParley({ env: { ...FAST,
       PARLEY_CHANNELS_WHATSAPP_URL: wa.url, PARLEY_CHANNELS_MESSENGER_URL: ms.url, PARLEY_CHANNELS_INSTAGRAM_URL: ig.url,
       PARLEY_CHANNELS_VIBER_URL: vb.url, PARLEY_CHANNELS_RCS_URL: rbm.url } });
+    // These tests count messages: replace the Hello world flow every new project starts
+    // with (it answers each inbound message) by an empty flow set.
+    const noFlows = await p.api('POST', `/v1/projects/${p.init.project_id}/flows`, { body: { flows: [] } });
+    if (noFlows.status !== 200) throw new Error(`cannot clear the default flows: ${noFlows.text}`);
     sinch = p.sdk();
     const webhook = (app, name) => sinch.conversation.webhooks.create({ webhookCreateRequestBody: {
       app_id: app.id, target: `${hooks.url}/cb/${name}`, secret: SECRET, triggers: ['MESSAGE_INBOUND', 'MESSAGE_DELIVERY', 'MESSAGE_SUBMIT'] } });

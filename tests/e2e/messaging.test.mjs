@@ -40,6 +40,10 @@ describe('messaging over Telegram', () => {
     });
     // A small dispatcher (8 in flight, so 2 per app) makes fairness observable.
     p = await startParley({ env: { ...FAST, PARLEY_CHANNELS_TELEGRAM_URL: fake.url, PARLEY_DISPATCH_MAX_INFLIGHT: '8' } });
+    // These tests count messages: replace the Hello world flow every new project starts
+    // with (it answers each inbound message) by an empty flow set.
+    const noFlows = await p.api('POST', `/v1/projects/${p.init.project_id}/flows`, { body: { flows: [] } });
+    if (noFlows.status !== 200) throw new Error(`cannot clear the default flows: ${noFlows.text}`);
     sinch = p.sdk();
     app = await sinch.conversation.app.create({ appCreateRequestBody: {
       display_name: 'tg', channel_credentials: [{ channel: 'TELEGRAM', telegram_credentials: { token: TG_TOKEN }, callback_secret: TG_SECRET }] } });
