@@ -9,6 +9,7 @@
 #include "base/sec.h"
 #include "base/log.h"
 #include "base/nudge.h"
+#include "contact/audit.h"
 #include "dispatch/dispatch.h"
 #include "dispatch/sms.h"
 
@@ -251,8 +252,14 @@ static int cmd_serve(config_t *cfg)
         sms_stop(sms);
         goto out;
     }
+    if (contact_audit_start(ctx.store, &e) < 0) { /* contact (people): the GDPR audit log */
+        dispatch_stop(dispatcher);
+        sms_stop(sms);
+        goto out;
+    }
     http_server_t *srv = http_server_start(&ho, &e);
     if (!srv) {
+        contact_audit_stop();
         dispatch_stop(dispatcher);
         sms_stop(sms);
         goto out;
@@ -265,6 +272,7 @@ static int cmd_serve(config_t *cfg)
     sigwait(&stop, &sig);
     log_kv(LOG_INFO, "stopping", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM");
     http_server_stop(srv, (int)cfg->shutdown_grace);
+    contact_audit_stop();
     dispatch_stop(dispatcher);
     sms_stop(sms);
     log_kv(LOG_INFO, "stopped");

@@ -66,6 +66,8 @@ API_ROUTES(conversations);
 API_ROUTES(messages);
 API_ROUTES(webhooks);
 API_ROUTES(inbound);
+API_ROUTES(contact_people); /* contact: login, users, invitations (people) */
+API_ROUTES(contact_gdpr);   /* contact: audit, GDPR, CSV (people) */
 
 /* Handlers, one group per file. */
 void api_healthz(http_req_t *req);

@@ -105,6 +105,9 @@ void http_set_principal(http_req_t *r, const char *project_id, const char *key_i
 const char *http_principal_project(http_req_t *r);
 const char *http_principal_key(http_req_t *r);
 
+/* The peer's IP address as text ("" when unknown), for per-client limits (client.c). */
+void http_client_ip(http_req_t *r, char *out, size_t cap);
+
 /* ---- replies (exactly one per request) ---- */
 
 void http_reply_json(http_req_t *r, int status, json_t *body); /* steals body */
