@@ -9,6 +9,7 @@
 #include "base/sec.h"
 #include "base/log.h"
 #include "base/nudge.h"
+#include "contact/contact.h"
 #include "contact/audit.h"
 #include "dispatch/dispatch.h"
 #include "dispatch/sms.h"
@@ -257,8 +258,15 @@ static int cmd_serve(config_t *cfg)
         sms_stop(sms);
         goto out;
     }
+    if (contact_start(ctx.store, ctx.seal_key, cfg, &e) < 0) { /* contact (routing) */
+        contact_audit_stop();
+        dispatch_stop(dispatcher);
+        sms_stop(sms);
+        goto out;
+    }
     http_server_t *srv = http_server_start(&ho, &e);
     if (!srv) {
+        contact_stop();
         contact_audit_stop();
         dispatch_stop(dispatcher);
         sms_stop(sms);
@@ -272,6 +280,7 @@ static int cmd_serve(config_t *cfg)
     sigwait(&stop, &sig);
     log_kv(LOG_INFO, "stopping", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM");
     http_server_stop(srv, (int)cfg->shutdown_grace);
+    contact_stop();
     contact_audit_stop();
     dispatch_stop(dispatcher);
     sms_stop(sms);

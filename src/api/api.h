@@ -68,6 +68,8 @@ API_ROUTES(webhooks);
 API_ROUTES(inbound);
 API_ROUTES(contact_people); /* contact: login, users, invitations (people) */
 API_ROUTES(contact_gdpr);   /* contact: audit, GDPR, CSV (people) */
+API_ROUTES(contact_routing);   /* contact: configurator (routing) */
+API_ROUTES(contact_workspace); /* contact: queue, workspace, events (routing) */
 
 /* Handlers, one group per file. */
 void api_healthz(http_req_t *req);
