@@ -360,6 +360,20 @@ static void test_many_waiting_and_agents(void **state)
     contact_alloc_free(a);
 }
 
+static void test_keywords_whole_words_any_case(void **state)
+{
+    (void)state;
+    json_t *kw = json_pack("[s,s]", "refund", "late delivery");
+    assert_true(contact_keywords_match(kw, "I want a REFUND now"));
+    assert_true(contact_keywords_match(kw, "refund"));
+    assert_true(contact_keywords_match(kw, "(refund)"));
+    assert_true(contact_keywords_match(kw, "my late delivery!"));
+    assert_false(contact_keywords_match(kw, "it was refunded"));
+    assert_false(contact_keywords_match(kw, "prerefund"));
+    assert_false(contact_keywords_match(kw, ""));
+    json_decref(kw);
+}
+
 /* ---- the store-backed queue ---- */
 
 typedef struct {
@@ -584,6 +598,7 @@ int main(void)
         cmocka_unit_test(test_requeue_keeps_position),
         cmocka_unit_test(test_matches_reference_rule),
         cmocka_unit_test(test_many_waiting_and_agents),
+        cmocka_unit_test(test_keywords_whole_words_any_case),
         cmocka_unit_test_setup_teardown(test_reruns_on_every_unblocking_change, setup, teardown),
         cmocka_unit_test_setup_teardown(test_grace_requeue_original_position, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pick_race_one_winner, setup, teardown),
