@@ -7,6 +7,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { request } from 'node:http';
+import { createServer } from 'node:net';
 import { startParley } from './lib/parley.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -514,5 +515,72 @@ describe('GDPR: audit log, DPO search and anonymize, CSV', () => {
     assert.ok(rows.some((r) => r.action === 'import' && r.actor === `user:${admin.user.id}`));
     assert.ok(rows.some((r) => r.action === 'export'));
     await waitFor(async () => (await audit(admin, `subject=${newId}&attribute=email`)).entries.some((r) => r.new_value === 'new@example.com' && r.actor === `user:${admin.user.id}`), 'the import create row');
+  });
+});
+
+// A fake mail server: just enough SMTP (EHLO, AUTH PLAIN, MAIL, RCPT, DATA) to take mails.
+function startSmtp() {
+  const mails = [];
+  const server = createServer((sock) => {
+    let buf = '', data = null, mail = { rcpt: [] }, authNext = false;
+    const plain = (b64) => Buffer.from(b64, 'base64').toString().split('\0').slice(1);
+    const say = (l) => sock.write(l + '\r\n');
+    say('220 fake.smtp ESMTP');
+    sock.on('data', (d) => {
+      buf += d;
+      let i;
+      while ((i = buf.indexOf('\r\n')) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 2);
+        if (authNext) { authNext = false; mail.auth = plain(line); say('235 ok'); continue; }
+        if (data !== null) {
+          if (line === '.') { mail.data = data.join('\r\n'); mails.push(mail); mail = { rcpt: [] }; data = null; say('250 queued'); }
+          else data.push(line.startsWith('..') ? line.slice(1) : line);
+          continue;
+        }
+        const cmd = line.slice(0, 4).toUpperCase();
+        if (cmd === 'EHLO') { say('250-fake.smtp'); say('250 AUTH PLAIN'); }
+        else if (cmd === 'AUTH' && !line.split(' ')[2]) { authNext = true; say('334 '); }
+        else if (cmd === 'AUTH') { mail.auth = plain(line.split(' ')[2]); say('235 ok'); }
+        else if (cmd === 'MAIL') { mail.from = line; say('250 ok'); }
+        else if (cmd === 'RCPT') { mail.rcpt.push(line); say('250 ok'); }
+        else if (cmd === 'DATA') { data = []; say('354 go on'); }
+        else if (cmd === 'QUIT') { say('221 bye'); sock.end(); }
+        else say('250 ok');
+      }
+    });
+    sock.on('error', () => {});
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ port: server.address().port, mails, close: () => new Promise((r) => server.close(r)) })));
+}
+
+describe('invitation mail over SMTP', () => {
+  let p, smtp;
+  before(async () => {
+    smtp = await startSmtp();
+    p = await startParley({ env: {
+      PARLEY_SMTP_HOST: '127.0.0.1', PARLEY_SMTP_PORT: String(smtp.port), PARLEY_SMTP_USER: 'mailer',
+      PARLEY_SMTP_PASSWORD: 'mail-secret', PARLEY_SMTP_FROM: 'parley@example.com', PARLEY_PUBLIC_URL: 'https://cc.example.com/',
+    } });
+  });
+  after(async () => { await p.stop(); await smtp.close(); });
+
+  test('with smtp.host set, the invitation link is mailed (and not logged)', async () => {
+    const r = await p.api('POST', `/v1/projects/${p.init.project_id}/contact/invitations`, { body: { email: 'mailed@example.com', role: 'supervisor' } });
+    assert.equal(r.status, 201, r.text);
+    assert.equal(r.json.delivery, 'mail', p.stderr().split('\n').filter((l) => l.includes('mail')).join('\n'));
+    assert.match(r.json.link, /^https:\/\/cc\.example\.com\/auth\/invitations\/[A-Za-z0-9_-]{43}$/);
+    assert.equal(smtp.mails.length, 1);
+    const m = smtp.mails[0];
+    assert.deepEqual(m.auth, ['mailer', 'mail-secret']);
+    assert.equal(m.from, 'MAIL FROM:<parley@example.com>');
+    assert.deepEqual(m.rcpt, ['RCPT TO:<mailed@example.com>']);
+    assert.match(m.data, /^From: parley@example.com\r\nTo: mailed@example.com\r\nSubject: Your Parley invitation\r\n/);
+    assert.ok(m.data.includes(r.json.link), m.data);
+    assert.ok(m.data.includes('as supervisor'));
+    assert.ok(!p.stderr().includes(r.json.link), 'a mailed link is not logged');
+    // The mailed link works.
+    const token = r.json.link.split('/').pop();
+    assert.equal((await p.api('POST', `/auth/invitations/${token}`, { auth: 'none', body: { password: 'mailed password' } })).status, 201);
   });
 });
