@@ -13,6 +13,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/nudge.h"
+#include "contact/gdpr.h"
 #include "convo/contacts.h"
 #include "stream/stream.h"
 
@@ -248,6 +249,8 @@ int contact_start(store_t *s, const uint8_t *seal_key, const config_t *cfg, err_
     W.stats_ms = cfg->contact_stats_interval_s * 1000;
     W.keep_ms = cfg->contact_events_keep_s * 1000;
     contact_queue_init(cfg->contact_offline_grace_s);
+    static int registered;
+    if (!registered++) contact_anonymize_register(contact_routing_anonymize);
     store_conn_t *c = store_conn(s, e);
     if (!c) return -1;
     contact_events_seed(c);

@@ -27,6 +27,10 @@ void contact_events_on_publish(void (*fn)(void));
 /* Set the in-memory newest event id from the store (at start). */
 void contact_events_seed(store_conn_t *c);
 
+/* Routing's anonymize hook (gdpr.h contact_anonymize_fn), registered by contact_start. */
+int contact_routing_anonymize(store_conn_t *c, const char *project_id, const char *contact_id,
+                              err_t *e);
+
 /* The seal key and store given to contact_start (NULL before), for handlers' contexts. */
 const uint8_t *contact_seal_key(void);
 

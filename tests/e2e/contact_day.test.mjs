@@ -451,4 +451,24 @@ describe('a day in a contact center', () => {
     const anon = await p.api('GET', `${base}/events`, { auth: 'none' });
     assert.equal(anon.status, 401);
   });
+
+  test('anonymizing a customer blanks their notes, wrap-ups and message copies in the event log', async () => {
+    const w = conv.W7.winner;
+    let r = await as(p, w, 'POST', `${base}/conversations/${conv.W7.id}:close`, { wrap_up: 'Xena wants billing help' });
+    assert.equal(r.status, 200, r.text);
+    r = await p.api('POST', `${base}/gdpr/contacts/${conv.W7.contact_id}:anonymize`);
+    assert.equal(r.status, 200, r.text);
+    r = await admin('GET', `/conversations/${conv.W7.id}`);
+    assert.equal(r.json.wrap_up, '[anonymized]');
+    assert.deepEqual(r.json.notes.map((n) => n.text), ['[anonymized]']);
+    assert.equal(r.json.status, 'closed'); // the row and its times stay
+    const replay = sse(`${p.url}${base}/events`, { Cookie: `parley_session=${w.token}` }, 0);
+    streams.replay = replay;
+    await replay.ready;
+    await waitFor(() => replay.events.some((e) => e.event === 'closed' && e.data.conversation.id === conv.W7.id), 'the replay');
+    const copies = replay.events.filter((e) => e.event === 'message' && e.data.conversation_id === conv.W7.id);
+    assert.ok(copies.length >= 1);
+    for (const e of copies) assert.deepEqual(e.data, { conversation_id: conv.W7.id, anonymized: true, event_time: e.data.event_time });
+    assert.ok(!JSON.stringify(replay.events).includes('Billing, please'));
+  });
 });
