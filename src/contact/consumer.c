@@ -210,6 +210,15 @@ static void stats_tick(store_conn_t *c)
     contact_events_publish();
 }
 
+int contact_consume_once(store_t *s, err_t *e)
+{
+    store_conn_t *c = store_conn(s, e);
+    int n = c ? stream_consume(c, "contact", handle, NULL, 200, e) : -1;
+    contact_queue_flush(s, n < 0);
+    if (n > 0) contact_events_publish();
+    return n;
+}
+
 static void *worker(void *arg)
 {
     (void)arg;
@@ -218,10 +227,8 @@ static void *worker(void *arg)
     while (!atomic_load(&W.stop)) {
         err_t e;
         store_conn_t *c = store_conn(W.store, &e);
-        int n = c ? stream_consume(c, "contact", handle, NULL, 200, &e) : -1;
+        int n = contact_consume_once(W.store, &e);
         if (n < 0) log_kv(LOG_WARN, "contact consumer failed", "error", e.message);
-        contact_queue_flush(W.store, n < 0);
-        if (n > 0) contact_events_publish();
         int64_t mono = clock_mono_ms();
         if (c && mono >= next_grace) {
             next_grace = mono + 200;

@@ -18,6 +18,10 @@ int contact_start(store_t *s, const uint8_t *seal_key, const config_t *cfg, err_
 /* Stop and join the worker and free the routing state. Safe without a start. */
 void contact_stop(void);
 
+/* One batch of the "contact" stream consumer, then the allocator's mirror of what it
+ * queued (the worker's step; tests call it directly). Events handled, or -1. */
+int contact_consume_once(store_t *s, err_t *e);
+
 /* Flows tells whether it handles a new inbound conversation on an app; when it does, the
  * conversation does not enter the queue. NULL (the default) claims nothing. */
 void contact_set_flow_claim(int (*claims)(const char *project_id, const char *app_id));

@@ -337,9 +337,11 @@ static int emit_queue(store_conn_t *c, const char *project_id, const char *actio
 
 #define ALLOC_BATCH 256
 
-static int allocate_locked(store_conn_t *c, project_t *p, err_t *e)
+/* One pass of decisions. On a decision the store refuses (the conversation was moved by a
+ * path this mirror has not heard of yet), stops with *stale set: the caller reloads. */
+static int allocate_pass(store_conn_t *c, project_t *p, int *stale, err_t *e)
 {
-    int n = 0, in_tx = 0, stale = 0;
+    int n = 0, in_tx = 0;
     char conv[CONTACT_ID_MAX], agent[CONTACT_ID_MAX];
     while (contact_alloc_next(p->alloc, conv, agent)) {
         if (!in_tx) {
@@ -355,10 +357,8 @@ static int allocate_locked(store_conn_t *c, project_t *p, err_t *e)
                                 "sis", agent, now, conv);
         if (ch < 0) goto fail;
         if (ch == 0) {
-            /* The store disagrees (someone else moved it): reload after this batch. */
-            contact_alloc_forget(p->alloc, conv, 0);
-            stale = 1;
-            continue;
+            *stale = 1;
+            break;
         }
         json_t *row = conv_fetch(c, p->id, conv, e);
         if (!row) goto fail;
@@ -375,7 +375,6 @@ static int allocate_locked(store_conn_t *c, project_t *p, err_t *e)
     }
     if (in_tx && store_commit(c, e) < 0) goto fail;
     if (in_tx) contact_events_publish();
-    if (stale) drop_locked(p->id);
     return n;
 fail:
     if (in_tx) store_rollback(c);
@@ -384,11 +383,30 @@ fail:
     return -1;
 }
 
+/* Allocate until nothing more can be, reloading the mirror when the store disagrees. The
+ * project's memory may be replaced: callers must not keep a project_t across this call. */
+static int allocate_locked(store_conn_t *c, const char *project_id, err_t *e)
+{
+    char id[CONTACT_ID_MAX];
+    snprintf(id, sizeof id, "%s", project_id);
+    int total = 0;
+    for (int attempt = 0; attempt < 4; attempt++) {
+        project_t *p = project_get(c, id, e);
+        if (!p) return -1;
+        int stale = 0, n = allocate_pass(c, p, &stale, e);
+        if (n < 0) return -1;
+        total += n;
+        if (!stale) return total;
+        drop_locked(id);
+    }
+    return total;
+}
+
 int contact_queue_allocate(store_conn_t *c, const char *project_id, err_t *e)
 {
     pthread_mutex_lock(&g_mu);
     project_t *p = project_get(c, project_id, e);
-    int n = p ? allocate_locked(c, p, e) : -1;
+    int n = p ? allocate_locked(c, p->id, e) : -1;
     pthread_mutex_unlock(&g_mu);
     return n;
 }
@@ -399,7 +417,7 @@ int contact_queue_agent_changed(store_conn_t *c, const char *project_id, const c
     pthread_mutex_lock(&g_mu);
     project_t *p = project_get(c, project_id, e);
     int rc = -1;
-    if (p && agent_load(c, p, user_id, e) >= 0) rc = allocate_locked(c, p, e);
+    if (p && agent_load(c, p, user_id, e) >= 0) rc = allocate_locked(c, p->id, e);
     pthread_mutex_unlock(&g_mu);
     return rc < 0 ? -1 : 0;
 }
@@ -409,7 +427,7 @@ int contact_queue_project_changed(store_conn_t *c, const char *project_id, err_t
     pthread_mutex_lock(&g_mu);
     drop_locked(project_id);
     project_t *p = project_get(c, project_id, e);
-    int rc = p ? allocate_locked(c, p, e) : -1;
+    int rc = p ? allocate_locked(c, p->id, e) : -1;
     pthread_mutex_unlock(&g_mu);
     return rc < 0 ? -1 : 0;
 }
@@ -469,9 +487,12 @@ void contact_queue_flush(store_t *s, int drop)
             drop_locked(list[i].project);
             continue;
         }
+        /* A mirror loaded after the commit already holds the conversation (perhaps
+         * allocated since): only an unknown one is added. */
         project_t *p = project_get(c, list[i].project, &e);
-        if (p && contact_alloc_wait(p->alloc, list[i].conv, list[i].cat, list[i].priority,
-                                    list[i].queued_at) < 0)
+        if (p && contact_alloc_conv_state(p->alloc, list[i].conv, NULL) == 0 &&
+            contact_alloc_wait(p->alloc, list[i].conv, list[i].cat, list[i].priority,
+                               list[i].queued_at) < 0)
             drop_locked(list[i].project); /* a category made meanwhile: reload */
     }
     /* Allocate once per project touched. */
@@ -481,7 +502,7 @@ void contact_queue_flush(store_t *s, int drop)
             seen = strcmp(list[j].project, list[i].project) == 0;
         if (seen) continue;
         project_t *p = project_get(c, list[i].project, &e);
-        if (p) allocate_locked(c, p, &e);
+        if (p) allocate_locked(c, p->id, &e);
     }
     pthread_mutex_unlock(&g_mu);
     free(list);
@@ -662,7 +683,7 @@ json_t *contact_conv_transfer(const contact_ctx_t *cx, const char *id, json_t *b
         drop_locked(cx->project_id);
         p = project_get(cx->conn, cx->project_id, e);
     }
-    if (p) allocate_locked(cx->conn, p, e);
+    if (p) allocate_locked(cx->conn, p->id, e);
     res = json_incref(row);
 out:
     json_decref(row);
@@ -731,7 +752,7 @@ json_t *contact_conv_close(const contact_ctx_t *cx, const char *id, json_t *body
     }
     contact_events_publish();
     contact_alloc_forget(p->alloc, id, now);
-    allocate_locked(cx->conn, p, e);
+    allocate_locked(cx->conn, p->id, e);
     res = json_incref(row);
 out:
     json_decref(row);
@@ -806,7 +827,7 @@ int contact_queue_grace_sweep(store_conn_t *c, int64_t now, err_t *e)
                 strcmp(json_string_value(json_array_get(json_array_get(due, j), 1)), project) == 0;
         if (seen) continue;
         project_t *p = project_get(c, project, e);
-        if (p) allocate_locked(c, p, e);
+        if (p) allocate_locked(c, p->id, e);
     }
     pthread_mutex_unlock(&g_mu);
     json_decref(due);

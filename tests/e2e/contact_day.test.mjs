@@ -472,3 +472,53 @@ describe('a day in a contact center', () => {
     assert.ok(!JSON.stringify(replay.events).includes('Billing, please'));
   });
 });
+
+describe('contact routing: the role matrix of every endpoint', () => {
+  let p, base, users;
+  before(async () => {
+    p = await startParley();
+    base = `/v1/projects/${p.init.project_id}/contact`;
+    users = {
+      admin: await login(p, p.init.admin_email, p.init.admin_password),
+      supervisor: await invite(p, 'sup@example.com', 'supervisor'),
+      agent: await invite(p, 'agent@example.com', 'agent'),
+      dpo: await invite(p, 'dpo@example.com', 'dpo'),
+    };
+  });
+  after(async () => { await p.stop(); });
+
+  test('each role gets 403 exactly where it should, and no session gets 401', async () => {
+    const X = NO_SUCH;
+    // [method, path (SELF = the caller), body, roles allowed]
+    const matrix = [
+      ['GET', '/channels', null, 'AS'], ['POST', '/channels', { app_id: X }, 'A'], ['DELETE', `/channels/${X}`, null, 'A'],
+      ['GET', '/skills', null, 'ASG'], ['POST', '/skills', { name: '' }, 'A'], ['PATCH', `/skills/${X}`, { name: 'n' }, 'A'], ['DELETE', `/skills/${X}`, null, 'A'],
+      ['GET', '/agents', null, 'AS'], ['GET', '/agents/SELF', null, 'ASG'], ['PATCH', '/agents/SELF', { presence: 'away' }, 'ASG'],
+      ['PUT', `/agents/SELF/skills/${X}`, {}, 'A'], ['PATCH', `/agents/SELF/skills/${X}`, { active: true }, 'ASG'], ['DELETE', `/agents/SELF/skills/${X}`, null, 'A'],
+      ['GET', '/me', null, 'ASG'], ['PATCH', '/me', { presence: 'away' }, 'ASG'], ['PATCH', `/me/skills/${X}`, { active: true }, 'ASG'],
+      ['GET', '/categories', null, 'ASG'], ['GET', `/categories/${X}`, null, 'ASG'], ['POST', '/categories', { name: '' }, 'A'],
+      ['PATCH', `/categories/${X}`, { name: 'n' }, 'A'], ['DELETE', `/categories/${X}`, null, 'A'],
+      ['GET', '/rules', null, 'AS'], ['POST', '/rules', { category_id: X }, 'A'], ['PATCH', `/rules/${X}`, {}, 'A'], ['DELETE', `/rules/${X}`, null, 'A'],
+      ['GET', '/queue', null, 'ASG'], ['POST', `/queue/${X}:pick`, null, 'ASG'], ['GET', '/dashboard', null, 'ASG'],
+      ['GET', '/conversations', null, 'AS'], ['GET', '/me/conversations', null, 'ASG'],
+      ['GET', `/conversations/${X}`, null, 'ASG'], ['GET', `/conversations/${X}/transcript`, null, 'ASG'],
+      ['POST', `/conversations/${X}:reply`, { text: 'x' }, 'ASG'], ['POST', `/conversations/${X}/notes`, { text: 'x' }, 'ASG'],
+      ['POST', `/conversations/${X}:transfer`, { category_id: X }, 'ASG'], ['POST', `/conversations/${X}:close`, {}, 'ASG'],
+    ];
+    const letter = { admin: 'A', supervisor: 'S', agent: 'G', dpo: 'D' };
+    const wrong = [];
+    for (const [method, path, body, roles] of matrix) {
+      for (const [role, s] of Object.entries(users)) {
+        const r = await as(p, s, method, base + path.replace('SELF', s.id), body ?? undefined);
+        const allowed = roles.includes(letter[role]);
+        if ((r.status === 403) === allowed || r.status === 401 || r.status >= 500) wrong.push(`${role} ${method} ${path}: ${r.status} ${r.text.slice(0, 120)}`);
+      }
+      const anon = await p.api(method, base + path.replace('SELF', users.agent.id), { auth: 'none', body: body ?? undefined });
+      if (anon.status !== 401) wrong.push(`anonymous ${method} ${path}: ${anon.status}`);
+    }
+    assert.deepEqual(wrong, []);
+    // The access key passes everywhere (no 401/403).
+    const k = await p.api('GET', `${base}/rules`);
+    assert.equal(k.status, 200);
+  });
+});

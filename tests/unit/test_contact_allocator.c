@@ -12,8 +12,10 @@
 
 #include "base/clock.h"
 #include "contact/allocator.h"
+#include "contact/contact.h"
 #include "contact/routing.h"
 #include "store/store.h"
+#include "stream/stream.h"
 #include "tenant/tenant.h"
 
 #include <stdio.h>
@@ -587,6 +589,116 @@ static void test_pick_race_one_winner(void **state)
     json_decref(cat);
 }
 
+/* ---- the stream consumer: inbound, handover, flow claims ---- */
+
+static void append(fx_t *f, const char *app, const char *kind, const char *payload)
+{
+    err_t e;
+    assert_int_equal(store_begin(f->c, &e), 0);
+    assert_int_equal(stream_append(f->c, f->project, app, kind, payload, NULL, &e), 0);
+    assert_int_equal(store_commit(f->c, &e), 0);
+}
+
+static void inbound(fx_t *f, const char *app, const char *convo, const char *text)
+{
+    char p[512];
+    snprintf(p, sizeof p,
+             "{\"app_id\":\"%s\",\"message\":{\"conversation_id\":\"%s\",\"contact_id\":"
+             "\"01ARZ3NDEKTSV4RRFFQ69G5FAV\",\"channel_identity\":{\"channel\":\"WHATSAPP\","
+             "\"identity\":\"4670\"},\"contact_message\":{\"text_message\":{\"text\":\"%s\"}}}}",
+             app, convo, text);
+    append(f, app, "MESSAGE_INBOUND", p);
+}
+
+/* "category-name/priority/source" of the open conversation of convo, or "none". */
+static const char *queued(fx_t *f, const char *convo)
+{
+    static char out[128];
+    err_t e;
+    store_stmt_t *st = store_query(f->c, &e,
+                                   "SELECT c.name, k.priority, k.source FROM contact_conversations "
+                                   "k JOIN contact_categories c ON c.id = k.category_id WHERE "
+                                   "k.conversation_id = $1 AND k.status <> 'closed'",
+                                   "s", convo);
+    assert_non_null(st);
+    int rc = store_step(st, &e);
+    if (rc == 1)
+        snprintf(out, sizeof out, "%s/%lld/%s", store_col_text(st, 0),
+                 (long long)store_col_int(st, 1), store_col_text(st, 2));
+    else
+        snprintf(out, sizeof out, "none");
+    store_done(st);
+    return out;
+}
+
+static int claim_app2(const char *project_id, const char *app_id)
+{
+    (void)project_id;
+    return strcmp(app_id, "APP2") == 0;
+}
+
+static void test_consumer_inbound_handover_and_claims(void **state)
+{
+    fx_t *f = *state;
+    err_t e;
+    json_t *b = body("{\"name\":\"vip\",\"priority\":3}");
+    json_t *vip = contact_category_create(&f->cx, b, &e);
+    json_decref(b);
+    assert_non_null(vip);
+    char text[160];
+    snprintf(text, sizeof text, "{\"category_id\":\"%s\",\"keywords\":[\"refund\"]}",
+             json_string_value(json_object_get(vip, "id")));
+    b = body(text);
+    json_t *rule = contact_rule_create(&f->cx, b, &e);
+    json_decref(b);
+    assert_non_null(rule);
+    for (const char *app = "APP1"; app; app = strcmp(app, "APP1") == 0 ? "APP2" : NULL)
+        assert_int_equal(store_exec(f->c, &e,
+                                    "INSERT INTO contact_channels (project_id, app_id, created_at) "
+                                    "VALUES ($1, $2, 0)",
+                                    "ss", f->project, app),
+                         1);
+    contact_set_flow_claim(claim_app2);
+    inbound(f, "APP0", "CV0", "refund please"); /* not linked */
+    inbound(f, "APP1", "CV1", "I want a refund");
+    inbound(f, "APP1", "CV2", "hello");
+    inbound(f, "APP1", "CV1", "still there?"); /* same conversation: no new entry */
+    inbound(f, "APP2", "CV3", "refund");       /* a flow handles app 2 */
+    append(f, "APP1", "CONTACT_HANDOVER",
+           "{\"conversation_id\":\"CV4\",\"contact_id\":\"CT4\",\"app_id\":\"APP1\","
+           "\"channel\":\"WHATSAPP\",\"category\":\"vip\",\"priority\":9}");
+    append(f, "APP1", "CONTACT_HANDOVER",
+           "{\"conversation_id\":\"CV5\",\"app_id\":\"APP1\",\"category\":\"nope\"}");
+    assert_int_equal(contact_consume_once(f->store, &e), 7);
+    contact_set_flow_claim(NULL);
+    assert_string_equal(queued(f, "CV0"), "none");
+    assert_string_equal(queued(f, "CV1"), "vip/3/inbound");
+    assert_string_equal(queued(f, "CV2"), "default/0/inbound"); /* made on demand */
+    assert_string_equal(queued(f, "CV3"), "none");
+    assert_string_equal(queued(f, "CV4"), "vip/9/handover");
+    assert_string_equal(queued(f, "CV5"), "default/0/handover");
+    store_stmt_t *st = store_query(f->c, &e,
+                                   "SELECT COUNT(*) FROM contact_conversations WHERE "
+                                   "conversation_id = 'CV1'",
+                                   "");
+    assert_int_equal(store_step(st, &e), 1);
+    assert_int_equal(store_col_int(st, 0), 1);
+    store_done(st);
+    /* The queue order: vip priority 9, then vip 3, then the defaults by waiting time. */
+    json_t *q = contact_queue_list(&f->cx, &e);
+    json_t *arr = json_object_get(q, "conversations");
+    assert_int_equal(json_array_size(arr), 4);
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(arr, 0), "conversation_id")), "CV4");
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(arr, 1), "conversation_id")), "CV1");
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(arr, 2), "conversation_id")), "CV2");
+    json_decref(q);
+    json_decref(vip);
+    json_decref(rule);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -602,6 +714,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reruns_on_every_unblocking_change, setup, teardown),
         cmocka_unit_test_setup_teardown(test_grace_requeue_original_position, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pick_race_one_winner, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_consumer_inbound_handover_and_claims, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
