@@ -42,7 +42,8 @@ static int check_role(http_req_t *req, unsigned allowed, const contact_principal
     char want[64];
     roles_text(allowed, want, sizeof want);
     http_reply_error(req, ERR_PERMISSION_DENIED, "role %s may not %s %s; this needs one of: %s",
-                     contact_role_name(p->role), http_method(req), http_path(req), want);
+                     contact_role_name(p->role) ? contact_role_name(p->role) : "(none)",
+                     http_method(req), http_path(req), want);
     return -1;
 }
 
