@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
+import { execFileSync } from 'node:child_process';
 import { startParley } from './lib/parley.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -454,6 +455,11 @@ describe('GDPR: audit log, DPO search and anonymize, CSV', () => {
     assert.equal(an1.new_value, '[anonymized]');
     const text = JSON.stringify(rows);
     for (const s of ['Erika', 'Mustermann', '12345678', 'erika_tg', 'crm-4711']) assert.ok(!text.includes(s), `${s} remains in the audit log`);
+    // Nothing of them anywhere in the store: not in the event stream, callbacks, audit, any table.
+    await sleep(200);
+    const dump = execFileSync('sqlite3', ['-cmd', '.timeout 10000', `${p.dataDir}/parley.db`, '.dump'], { encoding: 'utf8', maxBuffer: 64 << 20 });
+    for (const s of ['Erika', 'Mustermann', '4915112345678', 'erika_tg', 'erika@example.org', 'crm-4711', 'born 1964']) assert.ok(!dump.includes(s), `${s} remains in the store`);
+    assert.ok(dump.includes('Someone Else'), 'the dump does hold the other contact');
     // Unknown contact -> 404, bad id -> 400.
     assert.equal((await as(p, dpo, 'POST', `${cp()}/gdpr/contacts/${NO_SUCH}:anonymize`)).status, 404);
     assert.equal((await as(p, dpo, 'POST', `${cp()}/gdpr/contacts/nope:anonymize`)).status, 400);
