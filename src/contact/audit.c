@@ -195,6 +195,13 @@ int contact_audit_handle(store_conn_t *c, const stream_event_t *ev, void *ud, er
         return contact_audit_write(c, ev->project_id, ev->actor, "message", contact, "transcript",
                                    v, e);
     }
+    if (strcmp(k, "MESSAGE_DELETE") == 0) {
+        const char *contact = str_at(p, "contact_id", NULL), *mid = str_at(p, "message_id", NULL);
+        if (!contact || !*contact || !mid) return 0;
+        snprintf(v, sizeof v, "[deleted] message %s", mid);
+        return contact_audit_write(c, ev->project_id, ev->actor, "delete", contact, "transcript", v,
+                                   e);
+    }
     if (strcmp(k, "CONVERSATION_DELETE") == 0) {
         json_t *cv =
             json_object_get(json_object_get(p, "conversation_delete_notification"), "conversation");

@@ -6,7 +6,8 @@
  * the contact center's import, integrations, Flows) reach the log through the event
  * stream: the consumer "audit" diffs each CONTACT_* event against the last values it saw
  * (contact_audit_state) and writes one row per changed attribute, in the transaction
- * that advances its cursor. Direct writers (import/export, anonymize) call
+ * that advances its cursor; MESSAGE_INBOUND / MESSAGE_SUBMIT / MESSAGE_DELETE and
+ * CONVERSATION_DELETE become `transcript` rows naming the message or conversation. Direct writers (import/export, anonymize) call
  * contact_audit_write in their own transaction. Values of an anonymized contact are never
  * written again: they read "[anonymized]". Returned JSON is owned by the caller. */
 #ifndef PARLEY_CONTACT_AUDIT_H

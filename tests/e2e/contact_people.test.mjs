@@ -374,7 +374,18 @@ describe('GDPR: audit log, DPO search and anonymize, CSV', () => {
     assert.equal((await audit(admin, `subject=${c.id}&actor=user:${NO_SUCH}`)).entries.length, 0);
     const bad = await as(p, admin, 'GET', `${cp()}/audit?from=yesterday`);
     assert.equal(bad.status, 400);
-    // Deleting logs [deleted].
+    // Deleting a message of their transcript is logged (MESSAGE_DELETE on the stream).
+    const app = await sinch.conversation.app.create({ appCreateRequestBody: { display_name: 'Audit app', channel_credentials: [] } });
+    const conv = await sinch.conversation.conversation.create({ createConversationRequestBody: { app_id: app.id, contact_id: c.id } });
+    await sinch.conversation.conversation.injectMessage({ conversation_id: conv.id, injectMessageRequestBody: {
+      accept_time: '2026-01-01T10:00:00Z', channel_identity: { channel: 'SMS', identity: '+46701112233' }, contact_id: c.id, direction: 'TO_APP',
+      contact_message: { text_message: { text: 'please forget me' } } } });
+    const [msg] = (await sinch.conversation.messages.list({ conversation_id: conv.id })).data;
+    await sinch.conversation.messages.delete({ message_id: msg.id });
+    const del = await waitFor(async () => (await audit(dpo, `subject=${c.id}&attribute=transcript`)).entries.find((r) => r.new_value === `[deleted] message ${msg.id}`), 'the message delete row');
+    assert.equal(del.actor, keyActor);
+    assert.equal(del.action, 'delete');
+    // Deleting the contact logs [deleted].
     await sinch.conversation.contact.delete({ contact_id: c.id });
     await waitFor(async () => (await audit(dpo, `subject=${c.id}&attribute=*`)).entries.some((r) => r.new_value === '[deleted]'), 'the delete row');
   });
