@@ -241,8 +241,10 @@ static void *worker(void *arg)
         }
         if (c && mono >= next_trim) {
             next_trim = mono + 600000;
-            if (contact_events_trim(c, clock_now_ms() - W.keep_ms, &e) < 0)
-                log_kv(LOG_WARN, "contact event trim failed", "error", e.message);
+            int64_t gone = 0;
+            for (int i = 0; i < 100; i++) /* in slices, so writers are not held up long */
+                if ((gone = contact_events_trim(c, clock_now_ms() - W.keep_ms, &e)) < 5000) break;
+            if (gone < 0) log_kv(LOG_WARN, "contact event trim failed", "error", e.message);
         }
         if (n <= 0) nudge_wait(&seen, 200);
     }

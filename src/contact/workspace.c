@@ -74,9 +74,9 @@ json_t *contact_dashboard(const contact_ctx_t *cx, err_t *e)
                "'active' AND $2 >= 0",
                "si", me, 0, NULL) < 0 ||
         scalar(cx->conn, e, &my_handled,
-               "SELECT COUNT(*) FROM contact_conversations WHERE closed_by = $3 AND status = "
+               "SELECT COUNT(*) FROM contact_conversations WHERE agent_id = $3 AND status = "
                "'closed' AND closed_at >= $2 AND project_id = $1",
-               "sis", cx->project_id, day, cx->actor) < 0 ||
+               "sis", cx->project_id, day, me) < 0 ||
         scalar(cx->conn, e, &avg_wait,
                "SELECT AVG(first_assigned_at - created_at) FROM contact_conversations WHERE "
                "project_id = $1 AND first_assigned_at >= $2",

@@ -282,6 +282,7 @@ describe('a day in a contact center', () => {
     await streams.carol.wait((e) => e.event === 'assignment', 'carol assignment');
     assert.deepEqual(assignments('carol'), [conv.M1.id]);
     assert.equal((await statusOf('F1')).status, 'waiting');
+    await streams.bob.wait((e) => e.event === 'assignment', 'bob assignment');
     assert.deepEqual(assignments('bob'), [conv.W2.id]);
 
     // Capacity raised: nothing general waits; then new general conversations arrive.
@@ -299,6 +300,9 @@ describe('a day in a contact center', () => {
     assert.equal(r.json.wrap_up, 'greeted');
     await customerWrites('W6', () => inboundWa('46700000007', 'Wyn', 'hi'));
     await waitFor(async () => (await statusOf('W6')).agent_id === alice.id, 'W6 to alice');
+    // The streams show the same, in the same order (events arrive asynchronously).
+    await streams.alice.wait((e) => e.event === 'assignment' && e.data.conversation.id === conv.W6.id, 'W6 for alice');
+    await streams.bob.wait((e) => e.event === 'assignment' && e.data.conversation.id === conv.W5.id, 'W5 for bob');
     assert.deepEqual(assignments('bob'), [conv.W2.id, conv.W4.id, conv.W5.id]);
     assert.deepEqual(assignments('alice'), [conv.W1.id, conv.W3.id, conv.W6.id]);
     // My conversations.
