@@ -64,6 +64,21 @@ static void reply_empty(http_req_t *req, int rc, const err_t *e)
     json_t *var = api_body(req);                                                                   \
     if (!var) return
 
+/* ---- project settings ---- */
+
+static void settings_get(http_req_t *req)
+{
+    CTX(R_ADMIN | R_SUP);
+    api_contact_reply(req, contact_settings_get(&cx, &e), &e);
+}
+
+static void settings_update(http_req_t *req)
+{
+    CTX(R_ADMIN);
+    BODY(b);
+    api_contact_reply(req, contact_settings_update(&cx, b, &e), &e);
+}
+
 /* ---- channels ---- */
 
 static void channels_list(http_req_t *req)
@@ -271,6 +286,8 @@ static void rules_delete(http_req_t *req)
 #define P "/v1/projects/{project_id}/contact"
 
 const http_route_t api_contact_routing_routes[] = {
+    {"GET", P "/settings", settings_get, 0},
+    {"PATCH", P "/settings", settings_update, HTTP_JSON},
     {"GET", P "/channels", channels_list, 0},
     {"POST", P "/channels", channels_link, HTTP_JSON},
     {"DELETE", P "/channels/{app_id}", channels_unlink, 0},

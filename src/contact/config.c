@@ -50,6 +50,50 @@ static int exists(store_conn_t *c, err_t *e, const char *sql, const char *a, con
     return rc;
 }
 
+/* ---- project settings ---- */
+
+json_t *contact_settings_get(const contact_ctx_t *cx, err_t *e)
+{
+    store_stmt_t *st = store_query(cx->conn, e,
+                                   "SELECT offline_grace_s FROM contact_settings WHERE project_id "
+                                   "= $1",
+                                   "s", cx->project_id);
+    if (!st) return NULL;
+    int rc = store_step(st, e);
+    int set = rc == 1 && !store_col_is_null(st, 0);
+    int64_t grace = set ? store_col_int(st, 0) : contact_queue_grace_default();
+    store_done(st);
+    if (rc < 0) return NULL;
+    return json_pack("{s:I, s:b}", "offline_grace_s", (json_int_t)grace, "offline_grace_default",
+                     !set);
+}
+
+json_t *contact_settings_update(const contact_ctx_t *cx, json_t *body, err_t *e)
+{
+    json_t *v = json_object_get(body, "offline_grace_s");
+    int64_t grace = -1;
+    if (!v) {
+        err_set(e, ERR_INVALID_ARGUMENT, "nothing to change: give offline_grace_s");
+        return NULL;
+    }
+    if (!json_is_null(v) &&
+        jsonx_int(body, "offline_grace_s", "offline_grace_s", 0, 86400, &grace, e) < 0)
+        return NULL;
+    int64_t now = clock_now_ms();
+    if (grace < 0 ? store_exec(cx->conn, e,
+                               "INSERT INTO contact_settings (project_id, offline_grace_s, "
+                               "updated_at) VALUES ($1, NULL, $2) ON CONFLICT (project_id) DO "
+                               "UPDATE SET offline_grace_s = NULL, updated_at = $2",
+                               "si", cx->project_id, now) < 0
+                  : store_exec(cx->conn, e,
+                               "INSERT INTO contact_settings (project_id, offline_grace_s, "
+                               "updated_at) VALUES ($1, $2, $3) ON CONFLICT (project_id) DO "
+                               "UPDATE SET offline_grace_s = $2, updated_at = $3",
+                               "sii", cx->project_id, grace, now) < 0)
+        return NULL;
+    return contact_settings_get(cx, e);
+}
+
 /* ---- channels ---- */
 
 int contact_channel_linked(store_conn_t *c, const char *project_id, const char *app_id, err_t *e)

@@ -48,6 +48,11 @@ void contact_queue_init(int64_t offline_grace_s)
     g_grace_ms = offline_grace_s * 1000;
 }
 
+int64_t contact_queue_grace_default(void)
+{
+    return g_grace_ms / 1000;
+}
+
 static void project_free(project_t *p)
 {
     contact_alloc_free(p->alloc);
@@ -103,8 +108,10 @@ static int skill_bit(const project_t *p, const char *skill_id)
 static int agent_load(store_conn_t *c, project_t *p, const char *user_id, err_t *e)
 {
     store_stmt_t *st = store_query(c, e,
-                                   "SELECT capacity, auto_allocate, presence, idle_since FROM "
-                                   "contact_agents WHERE user_id = $1 AND project_id = $2",
+                                   "SELECT a.capacity, a.auto_allocate, CASE WHEN "
+                                   "u.deactivated_at IS NULL THEN a.presence ELSE 'offline' END, "
+                                   "a.idle_since FROM contact_agents a JOIN users u ON u.id = "
+                                   "a.user_id WHERE a.user_id = $1 AND a.project_id = $2",
                                    "ss", user_id, p->id);
     if (!st) return -1;
     int rc = store_step(st, e);
@@ -172,8 +179,9 @@ static project_t *project_load(store_conn_t *c, const char *project_id, err_t *e
     if (rc < 0) goto fail;
     /* Agents, then their active skills in one pass. */
     st = store_query(c, e,
-                     "SELECT user_id, capacity, auto_allocate, presence, idle_since FROM "
-                     "contact_agents WHERE project_id = $1",
+                     "SELECT a.user_id, a.capacity, a.auto_allocate, CASE WHEN u.deactivated_at "
+                     "IS NULL THEN a.presence ELSE 'offline' END, a.idle_since FROM "
+                     "contact_agents a JOIN users u ON u.id = a.user_id WHERE a.project_id = $1",
                      "s", project_id);
     if (!st) goto fail;
     while ((rc = store_step(st, e)) == 1) {
@@ -766,11 +774,13 @@ int contact_queue_grace_sweep(store_conn_t *c, int64_t now, err_t *e)
 {
     store_stmt_t *st =
         store_query(c, e,
-                    "SELECT k.id, k.project_id, k.agent_id FROM "
-                    "contact_conversations k JOIN contact_agents a ON a.user_id = "
-                    "k.agent_id WHERE k.status = 'active' AND a.presence = 'offline' "
-                    "AND a.presence_at <= $1 LIMIT 500",
-                    "i", now - g_grace_ms);
+                    "SELECT k.id, k.project_id, k.agent_id FROM contact_conversations k "
+                    "JOIN contact_agents a ON a.user_id = k.agent_id JOIN users u ON u.id = "
+                    "k.agent_id LEFT JOIN contact_settings s ON s.project_id = k.project_id "
+                    "WHERE k.status = 'active' AND ((a.presence = 'offline' AND a.presence_at "
+                    "<= $1 - COALESCE(s.offline_grace_s * 1000, $2)) OR u.deactivated_at IS "
+                    "NOT NULL) LIMIT 500",
+                    "ii", now, g_grace_ms);
     if (!st) return -1;
     json_t *due = json_array();
     int rc;

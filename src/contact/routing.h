@@ -34,6 +34,11 @@ typedef struct {
 
 /* ---- config.c: the configurator ---- */
 
+/* Project settings: {offline_grace_s, offline_grace_default (bool: the server's value)}.
+ * body {offline_grace_s: 0..86400 | null (back to the server's contact.offline_grace_s)}. */
+json_t *contact_settings_get(const contact_ctx_t *cx, err_t *e);
+json_t *contact_settings_update(const contact_ctx_t *cx, json_t *body, err_t *e);
+
 json_t *contact_channel_list(const contact_ctx_t *cx, err_t *e);
 /* body {app_id}: the app must exist in the project (convo_require). */
 json_t *contact_channel_link(const contact_ctx_t *cx, json_t *body, err_t *e);
@@ -86,6 +91,8 @@ int contact_keywords_match(json_t *keywords, const char *text);
 
 /* Module state (contact_start / tests). grace_s: contact.offline_grace_s. */
 void contact_queue_init(int64_t offline_grace_s);
+/* The server's contact.offline_grace_s. */
+int64_t contact_queue_grace_default(void);
 void contact_queue_shutdown(void);
 /* Forget every project's memory (reloaded from the store on next use). */
 void contact_queue_reset(void);

@@ -495,6 +495,7 @@ describe('contact routing: the role matrix of every endpoint', () => {
     const X = NO_SUCH;
     // [method, path (SELF = the caller), body, roles allowed]
     const matrix = [
+      ['GET', '/settings', null, 'AS'], ['PATCH', '/settings', { offline_grace_s: 120 }, 'A'],
       ['GET', '/channels', null, 'AS'], ['POST', '/channels', { app_id: X }, 'A'], ['DELETE', `/channels/${X}`, null, 'A'],
       ['GET', '/skills', null, 'ASG'], ['POST', '/skills', { name: '' }, 'A'], ['PATCH', `/skills/${X}`, { name: 'n' }, 'A'], ['DELETE', `/skills/${X}`, null, 'A'],
       ['GET', '/agents', null, 'AS'], ['GET', '/agents/SELF', null, 'ASG'], ['PATCH', '/agents/SELF', { presence: 'away' }, 'ASG'],

@@ -567,6 +567,47 @@ static void test_grace_requeue_original_position(void **state)
     json_decref(cat);
 }
 
+static void test_grace_project_override_and_deactivated_agents(void **state)
+{
+    fx_t *f = *state;
+    err_t e;
+    char u1[27], u2[27], c1[27];
+    user(f, "a@x.test", u1);
+    user(f, "b@x.test", u2);
+    json_t *b = body("{\"name\":\"general\"}");
+    json_t *cat = contact_category_create(&f->cx, b, &e);
+    json_decref(b);
+    b = body("{\"offline_grace_s\":5}");
+    json_t *st = contact_settings_update(&f->cx, b, &e);
+    json_decref(b);
+    assert_non_null(st);
+    assert_int_equal(json_integer_value(json_object_get(st, "offline_grace_s")), 5);
+    assert_false(json_is_true(json_object_get(st, "offline_grace_default")));
+    json_decref(st);
+    update_agent(f, u1, "{\"presence\":\"online\"}");
+    enqueue(f, json_string_value(json_object_get(cat, "id")), "convo1", c1);
+    assert_string_equal(agent_of(f, c1), u1);
+    update_agent(f, u1, "{\"presence\":\"offline\"}");
+    assert_int_equal(contact_queue_grace_sweep(f->c, clock_now_ms() + 3000, &e), 0);
+    assert_int_equal(contact_queue_grace_sweep(f->c, clock_now_ms() + 6000, &e), 1);
+    /* A deactivated user's conversations go back at once, and they get no more. */
+    update_agent(f, u2, "{\"presence\":\"online\"}");
+    assert_string_equal(agent_of(f, c1), u2);
+    assert_int_equal(
+        store_exec(f->c, &e, "UPDATE users SET deactivated_at = 1 WHERE id = $1", "s", u2), 1);
+    assert_int_equal(contact_queue_agent_changed(f->c, f->project, u2, &e), 0);
+    assert_int_equal(contact_queue_grace_sweep(f->c, clock_now_ms(), &e), 1);
+    assert_string_equal(agent_of(f, c1), "waiting");
+    /* Back to the server's setting. */
+    b = body("{\"offline_grace_s\":null}");
+    st = contact_settings_update(&f->cx, b, &e);
+    json_decref(b);
+    assert_int_equal(json_integer_value(json_object_get(st, "offline_grace_s")), 60);
+    assert_true(json_is_true(json_object_get(st, "offline_grace_default")));
+    json_decref(st);
+    json_decref(cat);
+}
+
 static void test_pick_race_one_winner(void **state)
 {
     fx_t *f = *state;
@@ -713,6 +754,8 @@ int main(void)
         cmocka_unit_test(test_keywords_whole_words_any_case),
         cmocka_unit_test_setup_teardown(test_reruns_on_every_unblocking_change, setup, teardown),
         cmocka_unit_test_setup_teardown(test_grace_requeue_original_position, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_grace_project_override_and_deactivated_agents, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_pick_race_one_winner, setup, teardown),
         cmocka_unit_test_setup_teardown(test_consumer_inbound_handover_and_claims, setup, teardown),
     };

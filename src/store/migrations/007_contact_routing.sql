@@ -9,6 +9,13 @@ CREATE TABLE contact_channels (
     PRIMARY KEY (project_id, app_id)
 );
 
+-- Per-project overrides of contact.* settings (NULL = the server's setting).
+CREATE TABLE contact_settings (
+    project_id      TEXT PRIMARY KEY,
+    offline_grace_s INTEGER,
+    updated_at      INTEGER NOT NULL
+);
+
 CREATE TABLE contact_skills (
     id           TEXT PRIMARY KEY,
     project_id   TEXT NOT NULL,
