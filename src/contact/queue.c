@@ -823,6 +823,8 @@ int contact_queue_grace_sweep(store_conn_t *c, int64_t now, err_t *e)
                                       (int)json_integer_value(json_object_get(row, "priority")),
                                       json_integer_value(json_object_get(row, "queued_at"))) < 0)
             drop_locked(project);
+        else if (row && agent_load(c, p, agent, e) < 0) /* deactivated: offline from now */
+            drop_locked(project);
         json_decref(row);
         n += ch > 0;
     }
