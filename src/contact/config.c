@@ -359,11 +359,17 @@ static json_t *agent_json(store_conn_t *c, const char *project_id, const char *u
                      "contact_skills s ON s.id = a.skill_id WHERE a.user_id = $1 ORDER BY s.name",
                      "s", user_id);
     json_t *skills = json_array();
+    rc = st ? 0 : -1;
     while (st && (rc = store_step(st, e)) == 1)
         json_array_append_new(
             skills, json_pack("{s:s, s:s, s:b}", "skill_id", store_col_text(st, 0), "name",
                               store_col_text(st, 1), "active", (int)store_col_int(st, 2)));
     store_done(st);
+    if (rc < 0) {
+        json_decref(skills);
+        json_decref(r);
+        return NULL;
+    }
     json_object_set_new(r, "skills", skills);
     st = store_query(c, e,
                      "SELECT COUNT(*) FROM contact_conversations WHERE agent_id = $1 AND status = "

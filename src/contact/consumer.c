@@ -61,6 +61,7 @@ static int open_conv(store_conn_t *c, const char *project_id, const char *convo_
                                    "conversation_id = $1 AND project_id = $2 AND status <> "
                                    "'closed' ORDER BY id DESC LIMIT 1",
                                    "ss", convo_id, project_id);
+    id[0] = agent[0] = '\0';
     if (!st) return -1;
     int rc = store_step(st, e);
     if (rc == 1) {

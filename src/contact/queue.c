@@ -265,11 +265,10 @@ static json_t *conv_row(store_stmt_t *st)
         store_col_text(st, 7), "status", store_col_text(st, 8), "queued_at",
         (json_int_t)store_col_int(st, 10), "created_at", (json_int_t)store_col_int(st, 16));
     static const struct {
-        int col;
         const char *key;
-        int is_int;
-    } opt[] = {{9, "agent_id", 0},   {11, "assigned_at", 1}, {12, "first_assigned_at", 1},
-               {13, "closed_at", 1}, {14, "closed_by", 0},   {15, "wrap_up", 0}};
+        int col, is_int;
+    } opt[] = {{"agent_id", 9, 0},   {"assigned_at", 11, 1}, {"first_assigned_at", 12, 1},
+               {"closed_at", 13, 1}, {"closed_by", 14, 0},   {"wrap_up", 15, 0}};
     for (size_t i = 0; i < sizeof opt / sizeof opt[0]; i++) {
         if (store_col_is_null(st, opt[i].col)) continue;
         json_object_set_new(r, opt[i].key,
