@@ -8,6 +8,7 @@
 #include "base/jsonx.h"
 #include "base/log.h"
 #include "contact/people.h"
+#include "contact/routing.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -187,9 +188,15 @@ static void users_update(http_req_t *req)
     if (!c) return;
     err_t e;
     json_t *r = contact_user_update(c, p.project_id, id, b, clock_now_ms(), &e);
-    if (r)
+    if (r) {
         log_kv(LOG_INFO, "contact user changed", "project_id", p.project_id, "user_id", id, "actor",
                p.actor);
+        /* Routing re-reads the agent at once: a deactivated one's conversations requeue. */
+        err_t qe;
+        if (contact_queue_agent_changed(c, p.project_id, id, &qe) < 0)
+            log_kv(LOG_WARN, "routing did not take the user change", "user_id", id, "error",
+                   qe.message);
+    }
     api_reply_result(req, 200, r, &e);
 }
 
