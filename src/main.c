@@ -9,6 +9,8 @@
 #include "base/sec.h"
 #include "base/log.h"
 #include "base/nudge.h"
+#include "contact/contact.h"
+#include "contact/audit.h"
 #include "dispatch/dispatch.h"
 #include "dispatch/sms.h"
 #include "flows/convapi.h"
@@ -276,37 +278,40 @@ static int cmd_serve(config_t *cfg)
     if (privacy_lock_data_dir(cfg->data_dir, &lock, &e) < 0)
         log_kv(LOG_WARN, "data dir lock not taken", "error", e.message);
     register_retention_steps();
-    privacy_t *sweeper = privacy_start(ctx.store, cfg, &e);
-    int flows_up = sweeper && flows_start(ctx.store, ctx.seal_key, cfg, &e) == 0;
-    if (flows_up && flows_convapi_start(ctx.store, &e) < 0) /* conversation entry points */
+    /* The background services start in this order and stop in reverse; `up` counts how
+     * many started, so a failure stops exactly those. */
+    int up = 0;
+    privacy_t *sweeper = privacy_start(ctx.store, cfg, &e); /* retention and backups */
+    http_server_t *srv = NULL;
+    if (sweeper) up = 1;
+    if (up == 1 && flows_start(ctx.store, ctx.seal_key, cfg, &e) == 0) up = 2;
+    if (up == 2 && flows_convapi_start(ctx.store, &e) < 0) /* conversation entry points */
         log_kv(LOG_WARN, "flows conversation consumer not started", "error", e.message);
-    http_server_t *srv = flows_up ? http_server_start(&ho, &e) : NULL;
-    if (!srv) {
-        if (flows_up) {
-            flows_convapi_stop();
-            flows_stop();
-        }
-        privacy_stop(sweeper);
-        if (lock >= 0) close(lock);
-        dispatch_stop(dispatcher);
-        sms_stop(sms);
-        goto out;
+    if (up == 2 && contact_audit_start(ctx.store, &e) == 0) up = 3; /* the GDPR audit log */
+    if (up == 3 && contact_start(ctx.store, ctx.seal_key, cfg, &e) == 0) up = 4;
+    if (up == 4 && (srv = http_server_start(&ho, &e))) up = 5;
+    if (up == 5) {
+        char port[16];
+        snprintf(port, sizeof port, "%d", http_server_port(srv));
+        log_kv(LOG_INFO, "listening", "listen", cfg->listen, "#port", port, "data_dir",
+               cfg->data_dir, "version", PARLEY_VERSION, "scheme", cert ? "https" : "http");
+        int sig = 0;
+        sigwait(&stop, &sig);
+        log_kv(LOG_INFO, "stopping", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM");
+        flows_http_shutdown((int)cfg->shutdown_grace); /* answer requests waiting for a flow */
+        http_server_stop(srv, (int)cfg->shutdown_grace);
     }
-    char port[16];
-    snprintf(port, sizeof port, "%d", http_server_port(srv));
-    log_kv(LOG_INFO, "listening", "listen", cfg->listen, "#port", port, "data_dir", cfg->data_dir,
-           "version", PARLEY_VERSION, "scheme", cert ? "https" : "http");
-    int sig = 0;
-    sigwait(&stop, &sig);
-    log_kv(LOG_INFO, "stopping", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM");
-    flows_http_shutdown((int)cfg->shutdown_grace); /* answer requests waiting for a flow */
-    http_server_stop(srv, (int)cfg->shutdown_grace);
-    flows_convapi_stop();
-    flows_stop();
-    privacy_stop(sweeper);
+    if (up >= 4) contact_stop();
+    if (up >= 3) contact_audit_stop();
+    if (up >= 2) {
+        flows_convapi_stop();
+        flows_stop();
+    }
+    if (up >= 1) privacy_stop(sweeper);
     if (lock >= 0) close(lock);
     dispatch_stop(dispatcher);
     sms_stop(sms);
+    if (up < 5) goto out;
     log_kv(LOG_INFO, "stopped");
     e.code = ERR_OK;
 out:

@@ -32,6 +32,10 @@ const http_route_t *api_routes(size_t *n)
             {api_privacy_routes, api_privacy_nroutes},
             {api_flows_routes, api_flows_nroutes}, /* core */
             {api_flows_http_routes, api_flows_http_nroutes}, /* io */
+            {api_contact_people_routes, api_contact_people_nroutes},
+            {api_contact_gdpr_routes, api_contact_gdpr_nroutes},
+            {api_contact_routing_routes, api_contact_routing_nroutes},
+            {api_contact_workspace_routes, api_contact_workspace_nroutes},
         };
         for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++)
             for (size_t i = 0; i < groups[g].n && count < API_MAX_ROUTES; i++)

@@ -56,6 +56,20 @@ typedef struct {
     int64_t privacy_grace_days;    /* privacy.project_grace_days: deleted project kept, days */
     int64_t backup_interval_s;     /* backup.interval_s: automatic backups, s (0 = off) */
     int64_t backup_keep;           /* backup.keep: automatic backups kept */
+    char public_url[256];          /* public_url: base of links Parley mails (invitations) */
+    char smtp_host[256];           /* smtp.host: mail server; "" = log invitation links */
+    int64_t smtp_port;             /* smtp.port */
+    char smtp_user[128];           /* smtp.user */
+    char smtp_password[128];       /* smtp.password */
+    char smtp_from[256];           /* smtp.from: sender address */
+    int64_t session_idle;          /* auth.session_idle: s without use before a session ends */
+    int64_t session_max;           /* auth.session_max: s a session lives at most */
+    int64_t login_failures;        /* auth.login_failures: failed logins allowed per window */
+    int64_t login_window;          /* auth.login_window: s */
+    int64_t invitation_ttl;        /* auth.invitation_ttl: s an invitation stays valid */
+    int64_t contact_offline_grace_s;  /* contact.offline_grace_s: offline agent keeps convs, s */
+    int64_t contact_stats_interval_s; /* contact.stats_interval_s: stats events period, s */
+    int64_t contact_events_keep_s;    /* contact.events_keep_s: SSE resume window, s */
     config_smsc_t smsc[CONFIG_SMSC_MAX]; /* smsc.NAME.host, .port, .system_id, .password,
                                             .system_type, .source_addr, .window, .throughput */
     int nsmsc;

@@ -4,6 +4,7 @@
 #include "convo/messages.h"
 #include "base/clock.h"
 #include "base/jsonx.h"
+#include "stream/stream.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -1002,12 +1003,34 @@ json_t *convo_message_delete(const convo_ctx_t *cx, const char *id, const char *
                              err_t *e)
 {
     if (check_source(messages_source, e) < 0) return NULL;
-    int64_t n = store_exec(cx->conn, e, "DELETE FROM messages WHERE id = $1 AND project_id = $2",
-                           "ss", id, cx->project_id);
-    if (n < 0) return NULL;
-    if (n == 0) {
-        err_set(e, ERR_NOT_FOUND, "message %s not found", id);
+    /* A deleted message is a change to the contact's transcript: MESSAGE_DELETE on the event
+     * stream (no Sinch callback) lets the contact center's GDPR audit log see it. */
+    if (store_begin(cx->conn, e) < 0) return NULL;
+    store_stmt_t *st = store_query(cx->conn, e,
+                                   "SELECT app_id, coalesce(contact_id, ''), "
+                                   "coalesce(conversation_id, '') FROM messages WHERE id = $1 "
+                                   "AND project_id = $2",
+                                   "ss", id, cx->project_id);
+    int rc = st ? store_step(st, e) : -1;
+    char *note = NULL, app[ULID_LEN + 1] = "";
+    if (rc == 1) {
+        snprintf(app, sizeof app, "%s", store_col_text(st, 0));
+        json_t *o = json_pack("{s:s, s:s, s:s}", "message_id", id, "contact_id",
+                              store_col_text(st, 1), "conversation_id", store_col_text(st, 2));
+        note = json_dumps(o, JSON_COMPACT);
+        json_decref(o);
+    }
+    store_done(st);
+    if (rc == 0) err_set(e, ERR_NOT_FOUND, "message %s not found", id);
+    if (rc != 1 ||
+        store_exec(cx->conn, e, "DELETE FROM messages WHERE id = $1 AND project_id = $2", "ss", id,
+                   cx->project_id) < 0 ||
+        stream_append(cx->conn, cx->project_id, app, "MESSAGE_DELETE", note, cx->actor, e) < 0 ||
+        store_commit(cx->conn, e) < 0) {
+        store_rollback(cx->conn);
+        free(note);
         return NULL;
     }
+    free(note);
     return json_object();
 }

@@ -111,6 +111,8 @@ void http_header_each(http_req_t *r, http_kv_fn fn, void *ud);
 void http_query_each(http_req_t *r, http_kv_fn fn, void *ud);
 /* The request URI as sent, query included. */
 const char *http_raw_uri(http_req_t *r);
+/* The peer's IP address as text ("" when unknown), for per-client limits (client.c). */
+void http_client_ip(http_req_t *r, char *out, size_t cap);
 
 /* ---- replies (exactly one per request) ---- */
 
