@@ -111,6 +111,27 @@ describe('flows runtime', () => {
     assert.match(chunk, /event: debug/);
   });
 
+  test('debug shows long strings and arrays cut at 1,000 as Node-RED', async () => {
+    const long = 'é'.repeat(1500);
+    const arr = JSON.stringify(Array.from({ length: 1200 }, (_, i) => i));
+    await deploy(p, base, [
+      { id: 'tL', type: 'tab', label: 'L' },
+      { id: 'iL', type: 'inject', z: 'tL', props: [{ p: 'payload', v: long, vt: 'str' }, { p: 'arr', v: arr, vt: 'json' }], wires: [['dL1', 'dL2']] },
+      { id: 'dL1', type: 'debug', z: 'tL', complete: 'payload', wires: [] },
+      { id: 'dL2', type: 'debug', z: 'tL', complete: 'arr', wires: [] },
+    ]);
+    await p.api('POST', `${base}/inject/iL`, { body: {} });
+    const e = await waitDebug(p, base, (x) => byNode(x, 'dL1').length && byNode(x, 'dL2').length);
+    const s = byNode(e, 'dL1')[0];
+    assert.equal(s.format, 'string[1500]');
+    assert.equal(s.msg, 'é'.repeat(1000) + '...');
+    const a = byNode(e, 'dL2')[0];
+    assert.equal(a.format, 'array[1200]');
+    assert.equal(a.msg.__enc__, true);
+    assert.equal(a.msg.length, 1200);
+    assert.equal(a.msg.data.length, 1000);
+  });
+
   test('switch rule types and checkall false', async () => {
     await deploy(p, base, [
       { id: 'tS', type: 'tab', label: 'S' },
