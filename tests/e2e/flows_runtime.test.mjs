@@ -196,6 +196,26 @@ describe('flows runtime', () => {
     assert.deepEqual(done.complete.source, { id: 'dbg', type: 'debug', name: '' });
   });
 
+  test('link call times out into a catch node with the msg as it entered', async () => {
+    await deploy(p, base, [
+      { id: 'tT', type: 'tab', label: 'T' },
+      { id: 'iT', type: 'inject', z: 'tT', props: [{ p: 'payload', v: 'waiting', vt: 'str' }], wires: [['lcT']] },
+      { id: 'lcT', type: 'link call', z: 'tT', links: ['linT'], linkType: 'static', timeout: '0.2', wires: [['dNever']] },
+      { id: 'linT', type: 'link in', z: 'tT', wires: [[]] },
+      { id: 'cT', type: 'catch', z: 'tT', scope: ['lcT'], wires: [['dT']] },
+      { id: 'dT', type: 'debug', z: 'tT', complete: 'true', wires: [] },
+      { id: 'dNever', type: 'debug', z: 'tT', wires: [] },
+    ]);
+    await p.api('POST', `${base}/inject/iT`, { body: {} });
+    const e = await waitDebug(p, base, (x) => byNode(x, 'dT').length);
+    const m = byNode(e, 'dT')[0].msg;
+    assert.equal(m.error.message, 'timeout');
+    assert.equal(m.error.source.id, 'lcT');
+    assert.equal(m.payload, 'waiting');
+    assert.equal(m._linkSource, undefined, 'the msg as it entered the link call');
+    assert.equal(byNode(e, 'dNever').length, 0);
+  });
+
   test('an error with no catch node reaches the debug stream as an error', async () => {
     await deploy(p, base, [
       { id: 'tE', type: 'tab', label: 'E' },
