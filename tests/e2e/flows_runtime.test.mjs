@@ -4,6 +4,8 @@
 // live redeploy, and isolation between projects (by the order of debug entries, no timing).
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import { startParley, runCli, tempDir, basicAuth } from './lib/parley.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -385,6 +387,30 @@ describe('flows context', () => {
     const e = await waitDebug(p, base, (x) => byNode(x, 'dY').length === 1, 'the once inject after restart',
       basicAuth(init.key_id, init.key_secret));
     assert.equal(e[0].msg, 'boot');
+    await p.stop();
+  });
+});
+
+describe('flows deployed by another process', () => {
+  test('a revision written to the store by another process goes live', async () => {
+    const p = await startParley();
+    const base = `/v1/projects/${p.init.project_id}`;
+    const flows = JSON.stringify([
+      { id: 'tO', type: 'tab', label: 'other' },
+      { id: 'iO', type: 'inject', z: 'tO', once: true, onceDelay: 0.01, props: [{ p: 'payload', v: 'from the store', vt: 'str' }], wires: [['dO']] },
+      { id: 'dO', type: 'debug', z: 'tO', wires: [] },
+    ]).replaceAll("'", "''");
+    const rev = '01JZZZZZZZZZZZZZZZZZZZZZZZ';
+    const now = Date.now();
+    execFileSync('sqlite3', [join(p.dataDir, 'parley.db'),
+      `PRAGMA busy_timeout=5000; INSERT INTO flows_revisions (project_id, rev, flows, created_at) VALUES ('${p.init.project_id}', '${rev}', '${flows}', ${now});` +
+      ` INSERT INTO flows_deployed (project_id, rev, updated_at) VALUES ('${p.init.project_id}', '${rev}', ${now}) ON CONFLICT (project_id) DO UPDATE SET rev = excluded.rev;`]);
+    const e = await waitDebug(p, base, (x) => byNode(x, 'dO').length === 1, 'the set deployed through the store');
+    assert.equal(byNode(e, 'dO')[0].msg, 'from the store');
+    const ex = await p.api('GET', `${base}/flows`);
+    assert.equal(ex.json.rev, rev);
+    await sleep(2500); /* another poll: the same revision is not started twice */
+    assert.equal(byNode((await p.api('GET', `${base}/debug`)).json.messages, 'dO').length, 1);
     await p.stop();
   });
 });
