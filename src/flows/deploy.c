@@ -7,6 +7,7 @@
 
 #include "base/clock.h"
 #include "base/jsonx.h"
+#include "base/log.h"
 #include "base/ulid.h"
 
 #include <pthread.h>
@@ -83,7 +84,7 @@ int flows_deploy(store_conn_t *c, const char *project_id, const char *flows_text
         goto rollback;
     if (store_commit(c, e) < 0) goto rollback;
     snprintf(rev_out, 32, "%s", rev);
-    flows_runtime_deploy(project_id, doc);
+    flows_runtime_deploy(project_id, rev, doc);
     pthread_mutex_unlock(&deploy_mu);
     return 0;
 rollback:
@@ -157,4 +158,42 @@ char *flows_revision_text(store_conn_t *c, const char *project_id, const char *r
     store_done(st);
     if (rc == 0) err_set(e, ERR_NOT_FOUND, "flows revision %s not found", rev);
     return out;
+}
+
+int flows_deploy_sync(store_conn_t *c, err_t *e)
+{
+    if (!flows_store()) return 0;
+    pthread_mutex_lock(&deploy_mu);
+    store_stmt_t *st = store_query(
+        c, e,
+        "SELECT d.project_id, d.rev, r.flows FROM flows_deployed d JOIN flows_revisions r"
+        " ON r.project_id = d.project_id AND r.rev = d.rev",
+        "");
+    if (!st) {
+        pthread_mutex_unlock(&deploy_mu);
+        return -1;
+    }
+    int rc;
+    while ((rc = store_step(st, e)) == 1) {
+        const char *project = store_col_text(st, 0), *rev = store_col_text(st, 1);
+        char cur[32];
+        flows_runtime_rev(project, cur);
+        if (strcmp(cur, rev) == 0) continue;
+        const char *text = store_col_text(st, 2);
+        json_t *doc = json_loads(text, JSON_DECODE_ANY, NULL);
+        err_t ve;
+        json_t *problems = doc ? flows_validate(doc, &ve) : NULL;
+        if (!doc || problems) { /* e.g. a node type this binary no longer has */
+            log_kv(LOG_WARN, "flows: deployed set cannot run; not started", "project", project,
+                   "rev", rev, "error", doc ? ve.message : "invalid JSON");
+            json_decref(problems);
+            json_decref(doc);
+            flows_runtime_deploy(project, rev, NULL);
+            continue;
+        }
+        flows_runtime_deploy(project, rev, doc);
+    }
+    store_done(st);
+    pthread_mutex_unlock(&deploy_mu);
+    return rc < 0 ? -1 : 0;
 }

@@ -52,9 +52,16 @@ json_t *flows_revisions(store_conn_t *c, const char *project_id, int limit, err_
 char *flows_revision_text(store_conn_t *c, const char *project_id, const char *rev, err_t *e);
 
 /* ---- runtime (runtime.c) ---- */
-/* Swap a project's running set to the parsed flows (steals flows): queued on the
- * project's executor, between two messages. Called by flows_deploy after its commit. */
-void flows_runtime_deploy(const char *project_id, json_t *flows);
+/* Swap a project's running set to the parsed flows of revision rev (steals flows; NULL
+ * only records rev): queued on the project's executor, between two messages. Called by
+ * flows_deploy after its commit and by flows_deploy_sync. */
+void flows_runtime_deploy(const char *project_id, const char *rev, json_t *flows);
+/* The revision last handed to the runtime for the project ("" if none); 0 if unknown. */
+int flows_runtime_rev(const char *project_id, char out[32]);
+/* Start every project whose live revision in the store differs from the runtime's (at
+ * start, and every 2 s for deploys made by another process, e.g. `parley projects
+ * create` deploying Hello world). Serialized with flows_deploy. */
+int flows_deploy_sync(store_conn_t *c, err_t *e);
 /* Wait until everything queued on the project's executor so far has run (e.g. a deploy:
  * the admin API answers once the new set is live). Never call it from an executor thread
  * or while holding a store transaction a node's start hook may need. 0, or -1 on timeout. */

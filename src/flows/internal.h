@@ -85,6 +85,15 @@ void flows_debug_shutdown(void);
 /* An entry for a node message (level "error"/"warn"/"info"). */
 void flows_debug_log(flows_node_t *n, const char *level, const char *text);
 
+/* nodes/inject.c: 5-field crontabs (m h dom mon dow, local time) */
+typedef struct {
+    uint64_t fields[5]; /* bitmasks: minute 0-59, hour 0-23, dom 1-31, month 1-12, dow 0-6 */
+    int dom_star, dow_star;
+} flows_cron_t;
+int flows_cron_parse(const char *spec, flows_cron_t *c);
+/* ms from now_ms to the start of the next matching minute, or -1 */
+int64_t flows_cron_next(const flows_cron_t *c, int64_t now_ms);
+
 /* context.c */
 void flows_context_init(void);
 

@@ -445,7 +445,7 @@ int flows_typed_check(flows_problems_t *p, const char *node_id, const char *fiel
                       const char *type_field, const char *type, const char *value,
                       const char *const allowed[])
 {
-    if (!type || !*type) type = "str";
+    if (!type || !*type || strcmp(type, "string") == 0) type = "str"; /* old alias */
     if (!value) value = "";
     if (strcmp(type, "jsonata") == 0) {
         flows_problem(p, node_id, type_field,
@@ -494,7 +494,7 @@ int flows_typed_eval(flows_node_t *n, json_t *msg, const char *type, const char 
                      json_t **out, err_t *e)
 {
     *out = NULL;
-    if (!type || !*type) type = "str";
+    if (!type || !*type || strcmp(type, "string") == 0) type = "str"; /* old alias */
     if (!value) value = "";
     if (strcmp(type, "str") == 0 || strcmp(type, "re") == 0) {
         *out = json_string(value);

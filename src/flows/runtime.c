@@ -74,6 +74,7 @@ struct flows_proj {
     struct flows_proj *next_ready;
     uint64_t dropped;
     atomic_int deploys_pending; /* queued T_DEPLOY tasks not yet run */
+    char rev[32];               /* the revision last handed to the executor (under mu) */
 };
 
 struct timer {
@@ -110,10 +111,15 @@ static struct {
     timer_t_ *byid[TIMER_BUCKETS];
     uint64_t next_timer;
     uint64_t next_gen;
+    pthread_t pthread; /* polls flows_deployed for deploys made by other processes */
+    pthread_mutex_t pmu;
+    pthread_cond_t pcv;
 } rt = {.mu = PTHREAD_MUTEX_INITIALIZER,
         .cv = PTHREAD_COND_INITIALIZER,
         .tmu = PTHREAD_MUTEX_INITIALIZER,
-        .tcv = PTHREAD_COND_INITIALIZER};
+        .tcv = PTHREAD_COND_INITIALIZER,
+        .pmu = PTHREAD_MUTEX_INITIALIZER,
+        .pcv = PTHREAD_COND_INITIALIZER};
 
 static __thread flows_proj_t *cur_proj; /* the project this worker runs now */
 
@@ -604,18 +610,54 @@ static void *worker_main(void *arg)
 
 /* ---- public entry points ---- */
 
-void flows_runtime_deploy(const char *project_id, json_t *flows)
+void flows_runtime_deploy(const char *project_id, const char *rev, json_t *flows)
 {
     flows_proj_t *p = rt.running ? proj_get(project_id, 1) : NULL;
     if (!p) {
         json_decref(flows);
         return;
     }
+    pthread_mutex_lock(&p->mu);
+    snprintf(p->rev, sizeof p->rev, "%s", rev ? rev : "");
+    pthread_mutex_unlock(&p->mu);
+    if (!flows) return; /* only note the revision (a set that cannot run) */
     task_t *t = xcalloc(1, sizeof *t);
     t->kind = T_DEPLOY;
     t->msg = flows;
     atomic_fetch_add(&p->deploys_pending, 1);
     enqueue(p, t);
+}
+
+int flows_runtime_rev(const char *project_id, char out[32])
+{
+    out[0] = 0;
+    flows_proj_t *p = rt.running ? proj_get(project_id, 0) : NULL;
+    if (!p) return 0;
+    pthread_mutex_lock(&p->mu);
+    snprintf(out, 32, "%s", p->rev);
+    pthread_mutex_unlock(&p->mu);
+    return 1;
+}
+
+static void *poll_main(void *arg)
+{
+    (void)arg;
+    err_t e;
+    pthread_mutex_lock(&rt.pmu);
+    while (!rt.stopping) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 2;
+        pthread_cond_timedwait(&rt.pcv, &rt.pmu, &ts);
+        if (rt.stopping) break;
+        pthread_mutex_unlock(&rt.pmu);
+        store_conn_t *c = store_conn(rt.store, &e);
+        if (c && flows_deploy_sync(c, &e) < 0)
+            log_kv(LOG_WARN, "flows: reading deployed sets failed", "error", e.message);
+        pthread_mutex_lock(&rt.pmu);
+    }
+    pthread_mutex_unlock(&rt.pmu);
+    return NULL;
 }
 
 int flows_runtime_sync(const char *project_id, int timeout_ms)
@@ -1038,48 +1080,14 @@ int flows_start(store_t *store, const uint8_t seal_key[32], const config_t *cfg,
     flows_context_init();
     store_conn_t *c = store_conn(store, e);
     if (!c) return -1;
-    /* load every deployed set */
-    json_t *load = json_array();
-    store_stmt_t *st =
-        store_query(c, e,
-                    "SELECT d.project_id, r.flows FROM flows_deployed d JOIN flows_revisions r"
-                    " ON r.project_id = d.project_id AND r.rev = d.rev",
-                    "");
-    if (!st) {
-        json_decref(load);
-        return -1;
-    }
-    int rc;
-    while ((rc = store_step(st, e)) == 1)
-        json_array_append_new(load,
-                              json_pack("[s,s]", store_col_text(st, 0), store_col_text(st, 1)));
-    store_done(st);
-    if (rc < 0) {
-        json_decref(load);
-        return -1;
-    }
     rt.running = 1;
     for (int i = 0; i < FLOWS_WORKERS; i++)
         pthread_create(&rt.workers[i], NULL, worker_main, NULL);
     pthread_create(&rt.tthread, NULL, timer_main, NULL);
-    size_t i;
-    json_t *row;
-    json_array_foreach(load, i, row)
-    {
-        const char *text = json_string_value(json_array_get(row, 1));
-        json_t *doc = json_loads(text, JSON_DECODE_ANY, NULL);
-        if (!doc) continue;
-        json_t *problems = flows_validate(doc, e); /* types may have changed since */
-        if (problems) {
-            log_kv(LOG_WARN, "flows: deployed set no longer valid; not started", "project",
-                   json_string_value(json_array_get(row, 0)), "error", e->message);
-            json_decref(problems);
-            json_decref(doc);
-            continue;
-        }
-        flows_runtime_deploy(json_string_value(json_array_get(row, 0)), doc);
-    }
-    json_decref(load);
+    /* every project's live revision, then whatever other processes deploy later */
+    if (flows_deploy_sync(c, e) < 0)
+        log_kv(LOG_WARN, "flows: loading deployed sets failed", "error", e->message);
+    pthread_create(&rt.pthread, NULL, poll_main, NULL);
     err_clear(e);
     return 0;
 }
@@ -1087,6 +1095,11 @@ int flows_start(store_t *store, const uint8_t seal_key[32], const config_t *cfg,
 void flows_stop(void)
 {
     if (!rt.running) return;
+    pthread_mutex_lock(&rt.pmu);
+    rt.stopping = 1;
+    pthread_cond_broadcast(&rt.pcv);
+    pthread_mutex_unlock(&rt.pmu);
+    pthread_join(rt.pthread, NULL);
     pthread_mutex_lock(&rt.mu);
     rt.stopping = 1;
     pthread_cond_broadcast(&rt.cv);

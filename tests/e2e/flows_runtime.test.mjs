@@ -4,6 +4,8 @@
 // live redeploy, and isolation between projects (by the order of debug entries, no timing).
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import { startParley, runCli, tempDir, basicAuth } from './lib/parley.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -111,6 +113,27 @@ describe('flows runtime', () => {
     assert.match(chunk, /event: debug/);
   });
 
+  test('debug shows long strings and arrays cut at 1,000 as Node-RED', async () => {
+    const long = 'é'.repeat(1500);
+    const arr = JSON.stringify(Array.from({ length: 1200 }, (_, i) => i));
+    await deploy(p, base, [
+      { id: 'tL', type: 'tab', label: 'L' },
+      { id: 'iL', type: 'inject', z: 'tL', props: [{ p: 'payload', v: long, vt: 'str' }, { p: 'arr', v: arr, vt: 'json' }], wires: [['dL1', 'dL2']] },
+      { id: 'dL1', type: 'debug', z: 'tL', complete: 'payload', wires: [] },
+      { id: 'dL2', type: 'debug', z: 'tL', complete: 'arr', wires: [] },
+    ]);
+    await p.api('POST', `${base}/inject/iL`, { body: {} });
+    const e = await waitDebug(p, base, (x) => byNode(x, 'dL1').length && byNode(x, 'dL2').length);
+    const s = byNode(e, 'dL1')[0];
+    assert.equal(s.format, 'string[1500]');
+    assert.equal(s.msg, 'é'.repeat(1000) + '...');
+    const a = byNode(e, 'dL2')[0];
+    assert.equal(a.format, 'array[1200]');
+    assert.equal(a.msg.__enc__, true);
+    assert.equal(a.msg.length, 1200);
+    assert.equal(a.msg.data.length, 1000);
+  });
+
   test('switch rule types and checkall false', async () => {
     await deploy(p, base, [
       { id: 'tS', type: 'tab', label: 'S' },
@@ -173,6 +196,26 @@ describe('flows runtime', () => {
     const done = byNode(e, 'dComplete')[0].msg;
     assert.equal(done.payload, 'status text');
     assert.deepEqual(done.complete.source, { id: 'dbg', type: 'debug', name: '' });
+  });
+
+  test('link call times out into a catch node with the msg as it entered', async () => {
+    await deploy(p, base, [
+      { id: 'tT', type: 'tab', label: 'T' },
+      { id: 'iT', type: 'inject', z: 'tT', props: [{ p: 'payload', v: 'waiting', vt: 'str' }], wires: [['lcT']] },
+      { id: 'lcT', type: 'link call', z: 'tT', links: ['linT'], linkType: 'static', timeout: '0.2', wires: [['dNever']] },
+      { id: 'linT', type: 'link in', z: 'tT', wires: [[]] },
+      { id: 'cT', type: 'catch', z: 'tT', scope: ['lcT'], wires: [['dT']] },
+      { id: 'dT', type: 'debug', z: 'tT', complete: 'true', wires: [] },
+      { id: 'dNever', type: 'debug', z: 'tT', wires: [] },
+    ]);
+    await p.api('POST', `${base}/inject/iT`, { body: {} });
+    const e = await waitDebug(p, base, (x) => byNode(x, 'dT').length);
+    const m = byNode(e, 'dT')[0].msg;
+    assert.equal(m.error.message, 'timeout');
+    assert.equal(m.error.source.id, 'lcT');
+    assert.equal(m.payload, 'waiting');
+    assert.equal(m._linkSource, undefined, 'the msg as it entered the link call');
+    assert.equal(byNode(e, 'dNever').length, 0);
   });
 
   test('an error with no catch node reaches the debug stream as an error', async () => {
@@ -344,6 +387,30 @@ describe('flows context', () => {
     const e = await waitDebug(p, base, (x) => byNode(x, 'dY').length === 1, 'the once inject after restart',
       basicAuth(init.key_id, init.key_secret));
     assert.equal(e[0].msg, 'boot');
+    await p.stop();
+  });
+});
+
+describe('flows deployed by another process', () => {
+  test('a revision written to the store by another process goes live', async () => {
+    const p = await startParley();
+    const base = `/v1/projects/${p.init.project_id}`;
+    const flows = JSON.stringify([
+      { id: 'tO', type: 'tab', label: 'other' },
+      { id: 'iO', type: 'inject', z: 'tO', once: true, onceDelay: 0.01, props: [{ p: 'payload', v: 'from the store', vt: 'str' }], wires: [['dO']] },
+      { id: 'dO', type: 'debug', z: 'tO', wires: [] },
+    ]).replaceAll("'", "''");
+    const rev = '01JZZZZZZZZZZZZZZZZZZZZZZZ';
+    const now = Date.now();
+    execFileSync('sqlite3', [join(p.dataDir, 'parley.db'),
+      `PRAGMA busy_timeout=5000; INSERT INTO flows_revisions (project_id, rev, flows, created_at) VALUES ('${p.init.project_id}', '${rev}', '${flows}', ${now});` +
+      ` INSERT INTO flows_deployed (project_id, rev, updated_at) VALUES ('${p.init.project_id}', '${rev}', ${now}) ON CONFLICT (project_id) DO UPDATE SET rev = excluded.rev;`]);
+    const e = await waitDebug(p, base, (x) => byNode(x, 'dO').length === 1, 'the set deployed through the store');
+    assert.equal(byNode(e, 'dO')[0].msg, 'from the store');
+    const ex = await p.api('GET', `${base}/flows`);
+    assert.equal(ex.json.rev, rev);
+    await sleep(2500); /* another poll: the same revision is not started twice */
+    assert.equal(byNode((await p.api('GET', `${base}/debug`)).json.messages, 'dO').length, 1);
     await p.stop();
   });
 });

@@ -161,6 +161,24 @@ describe('conversation nodes', () => {
     await sentTo(705, 'Thanks for your answer . Have a lovely weekeend!');
   });
 
+  test('an await timeout is re-armed after a restart', async () => {
+    const flows = [
+      { id: 't3', type: 'tab', label: 'rearm' },
+      { id: 'rx3', type: 'sinch-received-message', z: 't3', convapiConfiguration: '', wires: [['m3']] },
+      { id: 'm3', type: 'sinch-message', z: 't3', message: '{"text_message":{"text":"Still there?"}}', wires: [['s3']] },
+      { id: 's3', type: 'sinch-send', z: 't3', receive: true, timeout: 2, wires: [[], ['late3']] },
+      { id: 'late3', type: 'debug', z: 't3', complete: 'true', wires: [] },
+    ];
+    await deploy(flows);
+    await inbound(709, 'hi');
+    await sentTo(709, 'Still there?');
+    await p.stop();
+    await start();
+    const late = await waitDebug((m) => m.node_id === 'late3');
+    assert.equal(late.msg.timeout, true);
+    assert.equal(late.msg.payload, 'hi');
+  });
+
   test('an inbound message accepted just before kill -9 is answered exactly once', async () => {
     await deploy(JSON.parse(EXAMPLE));
     await inbound(708, 'then the power went out');

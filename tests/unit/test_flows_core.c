@@ -10,6 +10,7 @@
 
 #include "base/config.h"
 #include "flows/flows.h"
+#include "flows/internal.h"
 #include "flows/node.h"
 #include "flows/props.h"
 #include "store/store.h"
@@ -129,6 +130,34 @@ static void test_regex(void **state)
     flows_re_free(re);
     assert_null(flows_re_new("([a-z", 0, &e));
     assert_non_null(strstr(e.message, "bad regular expression"));
+}
+
+/* ---- crontab ---- */
+
+static void test_cron(void **state)
+{
+    (void)state;
+    setenv("TZ", "UTC", 1);
+    tzset();
+    const int64_t jan1 = 1767225600000LL; /* 2026-01-01T00:00:00Z, a Thursday */
+    flows_cron_t c;
+    assert_int_equal(flows_cron_parse("*/15 * * * *", &c), 0);
+    assert_int_equal(flows_cron_next(&c, jan1 + 450000), 450000); /* 00:07:30 -> 00:15 */
+    assert_int_equal(flows_cron_parse("0 9 * * 1", &c), 0);       /* Mondays 09:00 */
+    assert_int_equal(flows_cron_next(&c, jan1), (4 * 24 + 9) * 3600000LL);
+    assert_int_equal(flows_cron_parse("30 8 1 * *", &c), 0); /* 1st of the month 08:30 */
+    assert_int_equal(flows_cron_next(&c, jan1 + 9 * 3600000LL),
+                     31 * 24 * 3600000LL + 8 * 3600000LL + 30 * 60000LL - 9 * 3600000LL);
+    assert_int_equal(flows_cron_parse("0 0 13 * 5", &c), 0); /* the 13th OR a Friday */
+    assert_int_equal(flows_cron_next(&c, jan1 + 30000), 24 * 3600000LL - 30000);
+    assert_int_equal(flows_cron_parse("0 12 * * 7", &c), 0); /* 7 = Sunday */
+    assert_int_equal(flows_cron_next(&c, jan1), (3 * 24 + 12) * 3600000LL);
+    assert_int_equal(flows_cron_parse("5/20 1-3 * 1,2 *", &c), 0);
+    assert_int_equal(flows_cron_next(&c, jan1), 3600000LL + 5 * 60000LL);
+    const char *bad[] = {"60 * * * *",  "* * *",      "a * * * *", "5-1 * * * *", "*/0 * * * *",
+                         "* * * * * *", "* 24 * * *", "",          NULL};
+    for (int i = 0; bad[i]; i++)
+        if (flows_cron_parse(bad[i], &c) == 0) fail_msg("accepted crontab '%s'", bad[i]);
 }
 
 /* ---- validation ---- */
@@ -427,6 +456,7 @@ int main(void)
         cmocka_unit_test(test_prop_get_set_delete),
         cmocka_unit_test(test_js_helpers),
         cmocka_unit_test(test_regex),
+        cmocka_unit_test(test_cron),
         cmocka_unit_test(test_validate),
         cmocka_unit_test_setup_teardown(test_switch_rules, rt_setup, rt_teardown),
         cmocka_unit_test_setup_teardown(test_switch_else_and_first, rt_setup, rt_teardown),

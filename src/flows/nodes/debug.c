@@ -43,13 +43,17 @@ static void debug_validate(const json_t *cfgc, flows_problems_t *p)
                       "JSONata expressions are not supported by Parley (use a function node)");
 }
 
+static size_t js_length(const char *s, size_t bytes, size_t *cut);
+
 static void format_of(json_t *v, char *out, size_t cap)
 {
     if (!v)
         snprintf(out, cap, "undefined");
-    else if (json_is_string(v))
-        snprintf(out, cap, "string[%zu]", json_string_length(v));
-    else if (json_is_number(v))
+    else if (json_is_string(v)) {
+        size_t cut;
+        snprintf(out, cap, "string[%zu]",
+                 js_length(json_string_value(v), json_string_length(v), &cut));
+    } else if (json_is_number(v))
         snprintf(out, cap, "number");
     else if (json_is_boolean(v))
         snprintf(out, cap, "boolean");
@@ -59,6 +63,61 @@ static void format_of(json_t *v, char *out, size_t cap)
         snprintf(out, cap, "array[%zu]", json_array_size(v));
     else
         snprintf(out, cap, "Object");
+}
+
+#define DEBUG_MAX_LENGTH 1000 /* Node-RED's debugMaxLength */
+
+/* Length in UTF-16 code units, as JavaScript's String.length; *cut gets the byte offset
+ * where DEBUG_MAX_LENGTH units end (or the byte length). */
+static size_t js_length(const char *s, size_t bytes, size_t *cut)
+{
+    size_t units = 0;
+    *cut = bytes;
+    for (size_t i = 0; i < bytes;) {
+        unsigned char c = (unsigned char)s[i];
+        size_t len = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+        size_t u = len == 4 ? 2 : 1;
+        if (units + u > DEBUG_MAX_LENGTH && *cut == bytes) *cut = i;
+        units += u;
+        i += len;
+    }
+    return units;
+}
+
+/* A copy for display, as Node-RED's encodeObject: strings over 1,000 characters are cut
+ * ("..." appended), arrays over 1,000 items become {__enc__, type, data, length}. */
+static json_t *shown(json_t *v, int depth)
+{
+    if (!v) return json_null();
+    if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        size_t cut;
+        if (js_length(s, json_string_length(v), &cut) <= DEBUG_MAX_LENGTH) return json_incref(v);
+        char *t = malloc(cut + 4);
+        memcpy(t, s, cut);
+        memcpy(t + cut, "...", 4);
+        json_t *out = json_string(t);
+        free(t);
+        return out ? out : json_string("...");
+    }
+    if (depth > 64) return json_incref(v);
+    if (json_is_array(v)) {
+        size_t n = json_array_size(v), k = n > DEBUG_MAX_LENGTH ? DEBUG_MAX_LENGTH : n;
+        json_t *a = json_array();
+        for (size_t i = 0; i < k; i++)
+            json_array_append_new(a, shown(json_array_get(v, i), depth + 1));
+        if (n <= DEBUG_MAX_LENGTH) return a;
+        return json_pack("{s:b,s:s,s:o,s:I}", "__enc__", 1, "type", "array", "data", a, "length",
+                         (json_int_t)n);
+    }
+    if (json_is_object(v)) {
+        json_t *o = json_object();
+        const char *k;
+        json_t *x;
+        json_object_foreach(v, k, x) json_object_set_new(o, k, shown(x, depth + 1));
+        return o;
+    }
+    return json_incref(v);
 }
 
 static int debug_start(flows_node_t *n, err_t *e)
@@ -92,9 +151,9 @@ static void debug_input(flows_node_t *n, json_t *msg)
     if (is_active && to_side) {
         char fmt[48];
         format_of(val, fmt, sizeof fmt);
-        json_t *e = json_pack("{s:s,s:s,s:s,s:s,s:s,s:O,s:s,s:s,s:s}", "node_id", n->id, "name",
+        json_t *e = json_pack("{s:s,s:s,s:s,s:s,s:s,s:o,s:s,s:s,s:s}", "node_id", n->id, "name",
                               flows_node_name(n), "type", "debug", "z", n->flow ? n->flow->id : "",
-                              "path", n->path, "msg", val ? val : json_null(), "property",
+                              "path", n->path, "msg", shown(val, 0), "property",
                               whole ? "msg" : complete, "format", fmt, "level", "debug");
         json_t *topic = json_object_get(msg, "topic");
         if (topic) json_object_set(e, "topic", topic);

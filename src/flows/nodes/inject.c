@@ -15,15 +15,12 @@
 #include <string.h>
 #include <time.h>
 
-typedef struct {
-    uint64_t fields[5]; /* bitmasks: minute 0-59, hour 0-23, dom 1-31, month 1-12, dow 0-6 */
-    int dom_star, dow_star;
-} cron_t;
+#include "flows/internal.h"
 
 typedef struct {
     int64_t repeat_ms;
     int has_cron;
-    cron_t cron;
+    flows_cron_t cron;
 } inject_t;
 
 static const int cron_min[5] = {0, 0, 1, 1, 0}, cron_max[5] = {59, 23, 31, 12, 7};
@@ -66,8 +63,9 @@ static int cron_field(const char *s, int lo, int hi, uint64_t *mask)
     return 0;
 }
 
-static int cron_parse(const char *spec, cron_t *c)
+int flows_cron_parse(const char *spec, flows_cron_t *c)
 {
+    memset(c, 0, sizeof *c);
     char buf[128];
     snprintf(buf, sizeof buf, "%s", spec);
     char *save = NULL, *tok = strtok_r(buf, " \t", &save);
@@ -83,7 +81,7 @@ static int cron_parse(const char *spec, cron_t *c)
 }
 
 /* Milliseconds from now to the next matching minute (within ~4 years), or -1. */
-static int64_t cron_next(const cron_t *c, int64_t now_ms)
+int64_t flows_cron_next(const flows_cron_t *c, int64_t now_ms)
 {
     time_t t = (time_t)(now_ms / 1000);
     t = t - t % 60 + 60;
@@ -171,8 +169,8 @@ static void inject_validate(const json_t *cfgc, flows_problems_t *p)
     if (repeat < 0 || repeat > 2147483)
         flows_problem(p, id, "repeat", "repeat must be between 0 and 2147483 seconds");
     const char *cron = json_string_value(json_object_get(cfg, "crontab"));
-    cron_t c;
-    if (cron && *cron && cron_parse(cron, &c) < 0)
+    flows_cron_t c;
+    if (cron && *cron && flows_cron_parse(cron, &c) < 0)
         flows_problem(p, id, "crontab", "invalid crontab '%s' (5 fields: m h dom mon dow)", cron);
 }
 
@@ -184,7 +182,7 @@ static void schedule_next(flows_node_t *n)
     if (st->repeat_ms > 0)
         flows_timer(n, st->repeat_ms, fire, NULL, NULL);
     else if (st->has_cron) {
-        int64_t d = cron_next(&st->cron, clock_now_ms());
+        int64_t d = flows_cron_next(&st->cron, clock_now_ms());
         if (d >= 0) flows_timer(n, d, fire, NULL, NULL);
     }
 }
@@ -244,7 +242,7 @@ static int inject_start(flows_node_t *n, err_t *e)
     double repeat = num_field(cfg, "repeat", 0);
     if (repeat > 0) st->repeat_ms = (int64_t)(repeat * 1000);
     const char *cron = json_string_value(json_object_get(cfg, "crontab"));
-    if (!st->repeat_ms && cron && *cron && cron_parse(cron, &st->cron) == 0) st->has_cron = 1;
+    if (!st->repeat_ms && cron && *cron && flows_cron_parse(cron, &st->cron) == 0) st->has_cron = 1;
     if (json_is_true(json_object_get(cfg, "once"))) {
         double d = num_field(cfg, "onceDelay", 0.1);
         if (d <= 0) d = 0.1;

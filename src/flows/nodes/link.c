@@ -41,10 +41,9 @@ static void link_out_validate(const json_t *cfgc, flows_problems_t *p)
     {
         char f[48];
         snprintf(f, sizeof f, "links[%zu]", i);
-        if (!json_is_string(l))
-            flows_problem(p, id, f, "must be a node id");
-        else if (!flows_problems_has_node(p, json_string_value(l), "link in"))
-            flows_problem(p, id, f, "link to missing link in node '%s'", json_string_value(l));
+        /* a link to a node that is not there is ignored, as Node-RED (exports often carry
+           links to deleted nodes) */
+        if (!json_is_string(l)) flows_problem(p, id, f, "must be a node id");
     }
 }
 

@@ -341,7 +341,11 @@ static void switch_input(flows_node_t *n, json_t *msg)
     err_t e;
     const char *pt = json_string_value(json_object_get(cfg, "propertyType"));
     const char *pv = json_string_value(json_object_get(cfg, "property"));
-    if (flows_typed_eval(n, msg, pt ? pt : "msg", pv ? pv : "payload", &prop, &e) < 0) prop = NULL;
+    if (!pt || strcmp(pt, "msg") == 0) { /* by reference, as Node-RED (no copy per message) */
+        prop = flows_prop_get(msg, pv ? pv : "payload");
+        if (prop) json_incref(prop);
+    } else if (flows_typed_eval(n, msg, pt, pv ? pv : "payload", &prop, &e) < 0)
+        prop = NULL;
     json_t *rules = json_object_get(cfg, "rules");
     json_t *cka = json_object_get(cfg, "checkall");
     int checkall = !cka || json_is_true(cka) ||
