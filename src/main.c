@@ -13,6 +13,8 @@
 #include "contact/audit.h"
 #include "dispatch/dispatch.h"
 #include "dispatch/sms.h"
+#include "contact/gdpr.h"
+#include "flows/claim.h"
 #include "flows/convapi.h"
 #include "flows/flows.h"
 #include "flows/hello.h"
@@ -288,6 +290,10 @@ static int cmd_serve(config_t *cfg)
     if (up == 2 && flows_convapi_start(ctx.store, &e) < 0) /* conversation entry points */
         log_kv(LOG_WARN, "flows conversation consumer not started", "error", e.message);
     if (up == 2 && contact_audit_start(ctx.store, &e) == 0) up = 3; /* the GDPR audit log */
+    /* Flows and Contact meet here: a flow that takes an app's inbound messages keeps them out
+     * of the contact-center queue, and anonymizing a person also clears what flows hold. */
+    contact_set_flow_claim(flows_claims_inbound);
+    contact_anonymize_register(flows_gdpr_anonymize);
     if (up == 3 && contact_start(ctx.store, ctx.seal_key, cfg, &e) == 0) up = 4;
     if (up == 4 && (srv = http_server_start(&ho, &e))) up = 5;
     if (up == 5) {
@@ -306,6 +312,7 @@ static int cmd_serve(config_t *cfg)
     if (up >= 2) {
         flows_convapi_stop();
         flows_stop();
+        flows_claim_cleanup();
     }
     if (up >= 1) privacy_stop(sweeper);
     if (lock >= 0) close(lock);
