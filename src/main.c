@@ -149,7 +149,7 @@ static int fail(const err_t *e)
 
 static store_t *open_store(const config_t *cfg, err_t *e)
 {
-    store_opts_t so = {0};
+    store_opts_t so = {.synchronous_full = cfg->store_sync_full != 0};
     return store_open(cfg->data_dir, &so, e);
 }
 
@@ -251,8 +251,18 @@ static int cmd_serve(config_t *cfg)
         sms_stop(sms);
         goto out;
     }
+    if (cfg->store_group_commit > 0) {
+        store_group_opts_t go = {.max_batch = (int)cfg->store_group_commit};
+        ctx.writer = store_group_start(ctx.store, &go, &e);
+        if (!ctx.writer) {
+            dispatch_stop(dispatcher);
+            sms_stop(sms);
+            goto out;
+        }
+    }
     http_server_t *srv = http_server_start(&ho, &e);
     if (!srv) {
+        store_group_stop(ctx.writer);
         dispatch_stop(dispatcher);
         sms_stop(sms);
         goto out;
@@ -265,6 +275,7 @@ static int cmd_serve(config_t *cfg)
     sigwait(&stop, &sig);
     log_kv(LOG_INFO, "stopping", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM");
     http_server_stop(srv, (int)cfg->shutdown_grace);
+    store_group_stop(ctx.writer); /* after the server: deferred sends still need it */
     dispatch_stop(dispatcher);
     sms_stop(sms);
     log_kv(LOG_INFO, "stopped");

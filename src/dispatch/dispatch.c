@@ -207,8 +207,67 @@ static void busy(dispatch_t *d, const job_t *list, const char *target_id, const 
         }
 }
 
-/* Claim up to the free slots: oldest due rows first, at most per_target per target
- * (a webhook, or a message) counting what is already in flight. */
+/* The outbox's lane of a row (migration 005_outbox_lanes, index outbox_lane). */
+#define LANE "(CASE WHEN kind = 'deliver' THEN app_id ELSE target_id END)"
+
+typedef struct {
+    job_t **v;
+    size_t n, cap;
+} cands_t;
+
+static int cand_cmp(const void *a, const void *b)
+{
+    const job_t *x = *(job_t *const *)a, *y = *(job_t *const *)b;
+    if (x->due_at != y->due_at) return x->due_at < y->due_at ? -1 : 1;
+    return strcmp(x->id, y->id);
+}
+
+/* A lane's oldest due, unleased rows: as many as one lane can use at once. Rows over the
+ * per-target/per-app limits (counting what is in flight) are not read. */
+static int lane_rows(dispatch_t *d, store_conn_t *c, const char *lane, int64_t now, cands_t *out,
+                     err_t *e)
+{
+    int cap = d->o.per_app > d->o.per_target ? d->o.per_app : d->o.per_target;
+    store_stmt_t *st = store_query(
+        c, e,
+        "SELECT id, project_id, app_id, kind, target_id, payload, attempts, expires_at, due_at "
+        "FROM outbox WHERE " LANE " = $1 AND due_at <= $2 AND lease_until < $2 "
+        "ORDER BY due_at, id LIMIT $3",
+        "sii", lane, now, (int64_t)cap);
+    if (!st) return -1;
+    int rc;
+    while ((rc = store_step(st, e)) == 1) {
+        int bt, ba;
+        busy(d, NULL, store_col_text(st, 4), store_col_text(st, 2), &bt, &ba);
+        if (ba >= d->o.per_app) break; /* one lane, one app */
+        if (bt >= d->o.per_target) continue;
+        job_t *j = xcalloc(1, sizeof *j);
+        snprintf(j->id, sizeof j->id, "%s", store_col_text(st, 0));
+        snprintf(j->project_id, sizeof j->project_id, "%s", store_col_text(st, 1));
+        snprintf(j->app_id, sizeof j->app_id, "%s", store_col_text(st, 2));
+        snprintf(j->kind, sizeof j->kind, "%s", store_col_text(st, 3));
+        snprintf(j->target_id, sizeof j->target_id, "%s", store_col_text(st, 4));
+        j->payload = xstrdup(store_col_text(st, 5));
+        j->attempts = store_col_int(st, 6) + 1;
+        j->expires_at = store_col_int(st, 7);
+        j->due_at = store_col_int(st, 8);
+        buf_init(&j->resp);
+        if (out->n == out->cap) {
+            out->cap = out->cap ? out->cap * 2 : 64;
+            out->v = xrealloc(out->v, out->cap * sizeof *out->v);
+        }
+        out->v[out->n++] = j;
+    }
+    store_done(st);
+    return rc < 0 ? -1 : 0;
+}
+
+/* Claim up to the free slots: each lane's oldest due rows (a skip scan over the lanes, then
+ * one indexed read per lane: the cost follows the number of lanes, not the backlog), taken
+ * oldest first across lanes with at most per_target per target and per_app per app,
+ * counting what is already in flight, so a lane with a backlog never hides another's work.
+ * The reads run outside any transaction (WAL readers do not block the writers); only the
+ * leases are written, in one short transaction. */
 static void claim(dispatch_t *d)
 {
     int free_slots = d->o.max_inflight - d->inflight;
@@ -217,44 +276,54 @@ static void claim(dispatch_t *d)
     store_conn_t *c = store_conn(d->store, &e);
     if (!c) return;
     int64_t now = clock_now_ms();
-    if (store_begin(c, &e) < 0) return;
-    /* Oldest due first, at most per_target per target and per_app per app among the
-     * candidates, so the LIMIT always leaves room for every app that has work. */
-    store_stmt_t *st = store_query(
-        c, &e,
-        "SELECT id, project_id, app_id, kind, target_id, payload, attempts, expires_at FROM ("
-        "  SELECT o.*, ROW_NUMBER() OVER (PARTITION BY target_id ORDER BY due_at, id) AS rt,"
-        "  ROW_NUMBER() OVER (PARTITION BY app_id ORDER BY due_at, id) AS ra"
-        "  FROM outbox o WHERE due_at <= $1 AND lease_until < $1) AS ready "
-        "WHERE rt <= $2 AND ra <= $3 ORDER BY due_at, id LIMIT $4",
-        "iiii", now, (int64_t)d->o.per_target, (int64_t)d->o.per_app,
-        (int64_t)d->o.max_inflight * 2);
+    size_t nlanes = 0, caplanes = 0;
+    char **lanes = NULL;
+    store_stmt_t *st =
+        store_query(c, &e,
+                    "WITH RECURSIVE lanes(l) AS (SELECT MIN(" LANE ") FROM outbox UNION ALL "
+                    "SELECT (SELECT MIN(" LANE ") FROM outbox WHERE " LANE " > l) FROM lanes "
+                    "WHERE l IS NOT NULL) SELECT l FROM lanes WHERE l IS NOT NULL",
+                    "");
+    while (st && store_step(st, &e) == 1) {
+        if (nlanes == caplanes) {
+            caplanes = caplanes ? caplanes * 2 : 16;
+            lanes = xrealloc(lanes, caplanes * sizeof *lanes);
+        }
+        lanes[nlanes++] = xstrdup(store_col_text(st, 0));
+    }
+    store_done(st);
+    cands_t cands = {0};
+    for (size_t i = 0; i < nlanes; i++) {
+        if (lane_rows(d, c, lanes[i], now, &cands, &e) < 0) break;
+    }
+    for (size_t i = 0; i < nlanes; i++)
+        free(lanes[i]);
+    free(lanes);
+    if (cands.n > 1) qsort(cands.v, cands.n, sizeof *cands.v, cand_cmp);
     job_t *claimed = NULL;
-    int rc;
-    while (st && free_slots > 0 && (rc = store_step(st, &e)) == 1) {
-        const char *target = store_col_text(st, 4);
+    for (size_t i = 0; i < cands.n; i++) {
+        job_t *j = cands.v[i];
         int bt, ba;
-        busy(d, claimed, target, store_col_text(st, 2), &bt, &ba);
-        if (bt >= d->o.per_target || ba >= d->o.per_app) continue;
-        job_t *j = xcalloc(1, sizeof *j);
-        snprintf(j->id, sizeof j->id, "%s", store_col_text(st, 0));
-        snprintf(j->project_id, sizeof j->project_id, "%s", store_col_text(st, 1));
-        snprintf(j->app_id, sizeof j->app_id, "%s", store_col_text(st, 2));
-        snprintf(j->kind, sizeof j->kind, "%s", store_col_text(st, 3));
-        snprintf(j->target_id, sizeof j->target_id, "%s", target);
-        j->payload = xstrdup(store_col_text(st, 5));
-        j->attempts = store_col_int(st, 6) + 1;
-        j->expires_at = store_col_int(st, 7);
-        buf_init(&j->resp);
+        busy(d, claimed, j->target_id, j->app_id, &bt, &ba);
+        if (free_slots <= 0 || bt >= d->o.per_target || ba >= d->o.per_app) {
+            job_free(j);
+            continue;
+        }
         j->next = claimed;
         claimed = j;
         free_slots--;
     }
-    store_done(st);
-    for (job_t *j = claimed; j; j = j->next)
-        store_exec(c, &e, "UPDATE outbox SET lease_until = $1, attempts = $2 WHERE id = $3", "iis",
-                   now + LEASE_MS, j->attempts, j->id);
-    if (store_commit(c, &e) < 0) {
+    free(cands.v);
+    if (!claimed) return;
+    int ok = store_begin(c, &e) == 0;
+    for (job_t *j = claimed; ok && j; j = j->next)
+        ok = store_exec(c, &e, "UPDATE outbox SET lease_until = $1, attempts = $2 WHERE id = $3",
+                        "iis", now + LEASE_MS, j->attempts, j->id) >= 0;
+    if (!ok || store_commit(c, &e) < 0) {
+        if (ok)
+            log_kv(LOG_ERROR, "dispatch: claim not committed", "error", e.message);
+        else
+            store_rollback(c);
         while (claimed) {
             job_t *n = claimed->next;
             job_free(claimed);
@@ -262,9 +331,17 @@ static void claim(dispatch_t *d)
         }
         return;
     }
+    /* Oldest first: the list was built newest first. */
+    job_t *rev = NULL;
     while (claimed) {
-        job_t *j = claimed;
-        claimed = j->next;
+        job_t *n = claimed->next;
+        claimed->next = rev;
+        rev = claimed;
+        claimed = n;
+    }
+    while (rev) {
+        job_t *j = rev;
+        rev = j->next;
         j->next = d->jobs;
         d->jobs = j;
         d->inflight++;
@@ -278,17 +355,19 @@ static void claim(dispatch_t *d)
 static void *run(void *arg)
 {
     dispatch_t *d = arg;
+    pthread_setname_np(pthread_self(), "parley-dispatch");
     int64_t next_claim = 0, last_claim = 0;
     err_t e;
     store_conn_t *c = store_conn(d->store, &e);
     while (!atomic_load(&d->stop)) {
-        /* The store work of one turn (claims, outcomes, callbacks queued) commits once:
+        /* The outcomes of one turn (statuses, callbacks queued, rows done) commit once:
          * each step's own begin/commit nests inside (store.h). The transaction never spans
-         * the wait below, so HTTP threads are held up only while this turn writes. */
+         * the wait below, so other writers are held up only while this turn writes. Claims
+         * (and the starts they lead to) run outside it: they read, then write the leases
+         * in their own short transaction. */
         int batch = 0;
         int64_t now = clock_mono_ms();
         if (now >= next_claim) {
-            batch = c && store_begin(c, &e) == 0;
             claim(d);
             last_claim = now;
             next_claim = now + d->o.poll_ms;

@@ -21,7 +21,7 @@ struct job {
     char kind[16];
     char id[ULID_LEN + 1], project_id[ULID_LEN + 1], app_id[ULID_LEN + 1], target_id[ULID_LEN + 1];
     char *payload;
-    int64_t attempts, expires_at;
+    int64_t attempts, expires_at, due_at;
     int stage;
     CURL *easy;
     struct curl_slist *headers;

@@ -115,6 +115,19 @@ void http_reply_error(http_req_t *r, err_code_t code, const char *fmt, ...)
 void http_add_header(http_req_t *r, const char *name, const char *value);
 int http_replied(http_req_t *r);
 
+/* ---- deferred replies (libmicrohttpd suspend/resume) ----
+ * A handler that cannot answer at once (its work runs on another thread: group commit,
+ * a long poll) calls http_defer(r) BEFORE handing r to that thread, and returns. The
+ * connection is suspended (the worker thread serves other connections meanwhile); r and
+ * everything it holds stay valid. The other thread then sets exactly one reply
+ * (http_reply_*, http_add_header) and calls http_resume(r); the server sends the reply on
+ * its own thread. After handing r over the handler must not touch it; after http_resume
+ * the other thread must not touch it either. Every deferred request must be resumed, also
+ * at shutdown: http_server_stop waits for deferred requests before closing (the daemon
+ * cannot be stopped with suspended connections). */
+void http_defer(http_req_t *r);
+void http_resume(http_req_t *r);
+
 /* The error-model body {"error":{"code","message","status","details":[]}} (new ref). */
 json_t *http_error_body(err_code_t code, const char *message);
 

@@ -16,6 +16,8 @@ typedef struct http_header_kv {
 
 struct http_req {
     struct MHD_Connection *conn;
+    struct http_server *server;
+    int deferred; /* suspended by http_defer, waiting for http_resume */
     void *ctx;
     arena_t *arena;
     const char *method, *path;

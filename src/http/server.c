@@ -23,6 +23,7 @@ struct http_server {
     http_server_opts_t opts;
     http_router_t *router;
     atomic_int inflight;
+    atomic_int deferred; /* suspended by http_defer, not yet resumed */
     int port;
 };
 
@@ -148,8 +149,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     http_server_t *s = cls;
     http_req_t *r = *con_cls;
     if (!r) return MHD_NO; /* uri_log always creates it */
+    if (r->deferred) {     /* resumed: the reply was set on another thread (http_resume) */
+        r->deferred = 0;
+        return send_reply(r);
+    }
     if (!r->conn) {
         r->conn = conn;
+        r->server = s;
         r->ctx = s->opts.ctx;
         r->method = method;
         r->path = arena_strdup(r->arena, url);
@@ -204,7 +210,24 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (r->replied) return MHD_YES; /* the reply was queued early */
     dispatch(s, r);
+    if (r->deferred) return MHD_YES; /* answered later, on resume; r may be in use elsewhere */
     return send_reply(r);
+}
+
+void http_defer(http_req_t *r)
+{
+    /* Suspend now, inside the access handler: a resume from the other thread, however early,
+     * then finds the connection suspended and is processed once the handler returns. */
+    r->deferred = 1;
+    atomic_fetch_add(&r->server->deferred, 1);
+    MHD_suspend_connection(r->conn);
+}
+
+void http_resume(http_req_t *r)
+{
+    http_server_t *s = r->server; /* r may be freed once resumed; the server may not */
+    MHD_resume_connection(r->conn);
+    atomic_fetch_sub(&s->deferred, 1);
 }
 
 /* MHD calls this first for every request, with the raw URI: its return value becomes the
@@ -309,7 +332,8 @@ http_server_t *http_server_start(const http_server_opts_t *opts, err_t *e)
     http_metrics_init(opts->routes, opts->nroutes);
     int threads = opts->threads > 0 ? opts->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (threads < 1) threads = 1;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+                     MHD_ALLOW_SUSPEND_RESUME; /* http_defer */
     if (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES) flags |= MHD_USE_EPOLL;
     if (ss.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
     int tls = opts->tls_cert_pem && opts->tls_key_pem;
@@ -362,6 +386,16 @@ void http_server_stop(http_server_t *s, int grace_s)
     if (atomic_load(&s->inflight) > 0)
         log_msg(LOG_WARN, "shutdown: %d requests still running after %d s; closing them",
                 atomic_load(&s->inflight), grace_s);
+    /* Suspended connections must be resumed before MHD_stop_daemon; their owners promise to
+     * (http.h), so wait for them past the grace period. */
+    for (int64_t next_log = clock_mono_ms() + 5000; atomic_load(&s->deferred) > 0;) {
+        usleep(10000);
+        if (clock_mono_ms() >= next_log) {
+            log_msg(LOG_WARN, "shutdown: waiting for %d deferred replies",
+                    atomic_load(&s->deferred));
+            next_log += 5000;
+        }
+    }
     MHD_stop_daemon(s->daemon);
     http_router_free(s->router);
     http_metrics_shutdown();
