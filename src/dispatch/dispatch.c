@@ -266,15 +266,13 @@ static int lane_rows(dispatch_t *d, store_conn_t *c, const char *lane, int64_t n
  * one indexed read per lane: the cost follows the number of lanes, not the backlog), taken
  * oldest first across lanes with at most per_target per target and per_app per app,
  * counting what is already in flight, so a lane with a backlog never hides another's work.
- * The reads run outside any transaction (WAL readers do not block the writers); only the
- * leases are written, in one short transaction. */
-static void claim(dispatch_t *d)
+ * Runs inside the turn's transaction (see run()) and writes the leases; answers the
+ * claimed jobs, oldest first, to start once that transaction is committed. */
+static job_t *claim(dispatch_t *d, store_conn_t *c)
 {
     int free_slots = d->o.max_inflight - d->inflight;
-    if (free_slots <= 0) return;
+    if (free_slots <= 0) return NULL;
     err_t e;
-    store_conn_t *c = store_conn(d->store, &e);
-    if (!c) return;
     int64_t now = clock_now_ms();
     size_t nlanes = 0, caplanes = 0;
     char **lanes = NULL;
@@ -314,31 +312,37 @@ static void claim(dispatch_t *d)
         free_slots--;
     }
     free(cands.v);
-    if (!claimed) return;
-    int ok = store_begin(c, &e) == 0;
+    int ok = 1;
     for (job_t *j = claimed; ok && j; j = j->next)
         ok = store_exec(c, &e, "UPDATE outbox SET lease_until = $1, attempts = $2 WHERE id = $3",
                         "iis", now + LEASE_MS, j->attempts, j->id) >= 0;
-    if (!ok || store_commit(c, &e) < 0) {
-        if (ok)
-            log_kv(LOG_ERROR, "dispatch: claim not committed", "error", e.message);
-        else
-            store_rollback(c);
-        while (claimed) {
-            job_t *n = claimed->next;
-            job_free(claimed);
-            claimed = n;
-        }
-        return;
-    }
     /* Oldest first: the list was built newest first. */
     job_t *rev = NULL;
     while (claimed) {
         job_t *n = claimed->next;
-        claimed->next = rev;
-        rev = claimed;
+        if (ok) {
+            claimed->next = rev;
+            rev = claimed;
+        } else {
+            job_free(claimed); /* the turn's transaction will not commit these leases */
+        }
         claimed = n;
     }
+    return rev;
+}
+
+static void free_jobs(job_t *j)
+{
+    while (j) {
+        job_t *n = j->next;
+        job_free(j);
+        j = n;
+    }
+}
+
+/* Start claimed jobs, their leases committed. */
+static void start_claimed(dispatch_t *d, job_t *rev)
+{
     while (rev) {
         job_t *j = rev;
         rev = j->next;
@@ -360,18 +364,12 @@ static void *run(void *arg)
     err_t e;
     store_conn_t *c = store_conn(d->store, &e);
     while (!atomic_load(&d->stop)) {
-        /* The outcomes of one turn (statuses, callbacks queued, rows done) commit once:
-         * each step's own begin/commit nests inside (store.h). The transaction never spans
-         * the wait below, so other writers are held up only while this turn writes. Claims
-         * (and the starts they lead to) run outside it: they read, then write the leases
-         * in their own short transaction. */
+        /* The store work of one turn (outcomes: statuses, callbacks queued, rows done; then
+         * the claim's leases) commits once: each step's own begin/commit nests inside
+         * (store.h). The transaction spans neither the wait below nor the claimed jobs'
+         * starts (they run after the commit), so other writers are held up only while this
+         * turn writes. */
         int batch = 0;
-        int64_t now = clock_mono_ms();
-        if (now >= next_claim) {
-            claim(d);
-            last_claim = now;
-            next_claim = now + d->o.poll_ms;
-        }
         int running = 0;
         curl_multi_perform(d->multi, &running);
         CURLMsg *msg;
@@ -383,11 +381,23 @@ static void *run(void *arg)
                 if (!batch) batch = c && store_begin(c, &e) == 0;
                 finish(d, j, msg->data.result);
             }
-        if (batch && store_commit(c, &e) < 0)
+        job_t *claimed = NULL;
+        int64_t now = clock_mono_ms();
+        if (now >= next_claim) {
+            if (!batch) batch = c && store_begin(c, &e) == 0;
+            if (batch) claimed = claim(d, c);
+            last_claim = now;
+            next_claim = now + d->o.poll_ms;
+        }
+        if (batch && store_commit(c, &e) < 0) {
             log_kv(LOG_ERROR,
                    "dispatch: a batch of outcomes was not committed; its jobs will "
                    "run again",
                    "error", e.message);
+            free_jobs(claimed); /* their leases were not written */
+            claimed = NULL;
+        }
+        start_claimed(d, claimed);
         struct curl_waitfd wfd = {.fd = nudge_fd(), .events = CURL_WAIT_POLLIN};
         int nfds = 0;
         int64_t wait = next_claim - clock_mono_ms();
