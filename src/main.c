@@ -244,27 +244,25 @@ static int cmd_serve(config_t *cfg)
                                           [CONVO_VIBERBM] = cfg->viber_url,
                                           [CONVO_TELEGRAM] = cfg->telegram_url,
                                           [CONVO_RCS] = cfg->rcs_url}};
+    if (cfg->store_group_commit > 0) {
+        store_group_opts_t go = {.max_batch = (int)cfg->store_group_commit};
+        ctx.writer = store_group_start(ctx.store, &go, &e);
+        if (!ctx.writer) goto out;
+    }
+    dopts.writer = ctx.writer;
     sms_t *sms = sms_start(ctx.store, ctx.seal_key, cfg, &e);
     dopts.sms = sms;
     dispatch_t *dispatcher = dispatch_start(ctx.store, ctx.seal_key, &dopts, &e);
     if (!dispatcher) {
         sms_stop(sms);
+        store_group_stop(ctx.writer);
         goto out;
-    }
-    if (cfg->store_group_commit > 0) {
-        store_group_opts_t go = {.max_batch = (int)cfg->store_group_commit};
-        ctx.writer = store_group_start(ctx.store, &go, &e);
-        if (!ctx.writer) {
-            dispatch_stop(dispatcher);
-            sms_stop(sms);
-            goto out;
-        }
     }
     http_server_t *srv = http_server_start(&ho, &e);
     if (!srv) {
-        store_group_stop(ctx.writer);
         dispatch_stop(dispatcher);
         sms_stop(sms);
+        store_group_stop(ctx.writer);
         goto out;
     }
     char port[16];
@@ -275,9 +273,9 @@ static int cmd_serve(config_t *cfg)
     sigwait(&stop, &sig);
     log_kv(LOG_INFO, "stopping", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM");
     http_server_stop(srv, (int)cfg->shutdown_grace);
-    store_group_stop(ctx.writer); /* after the server: deferred sends still need it */
     dispatch_stop(dispatcher);
     sms_stop(sms);
+    store_group_stop(ctx.writer); /* last: deferred sends and dispatcher turns use it */
     log_kv(LOG_INFO, "stopped");
     e.code = ERR_OK;
 out:

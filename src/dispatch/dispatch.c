@@ -8,6 +8,7 @@
 #include "base/log.h"
 #include "base/nudge.h"
 #include "base/sec.h"
+#include "store/group.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -356,6 +357,82 @@ static void start_claimed(dispatch_t *d, job_t *rev)
     }
 }
 
+/* One turn's store work: the outcomes of the requests that completed, then a claim if one is
+ * due. Runs inside a transaction (the dispatcher's own, or a unit of the group-commit
+ * writer's batch, on the writer's thread while the dispatcher thread waits). */
+typedef struct {
+    store_unit_t unit;
+    dispatch_t *d;
+    struct {
+        CURL *easy;
+        CURLcode result;
+    } done[64];
+    int ndone;
+    int do_claim;
+    job_t *claimed;
+    /* the group-commit hand-over */
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int finished, rc;
+} turn_t;
+
+static int turn_run(store_conn_t *c, store_unit_t *u, err_t *e)
+{
+    (void)e;
+    turn_t *t = u->arg;
+    for (int i = 0; i < t->ndone; i++) {
+        job_t *j = NULL;
+        curl_easy_getinfo(t->done[i].easy, CURLINFO_PRIVATE, (char **)&j);
+        finish(t->d, j, t->done[i].result);
+    }
+    if (t->do_claim) {
+        t->claimed = claim(t->d, c);
+        deliver_preload(t->d, t->claimed);
+    }
+    return 0;
+}
+
+static void turn_done(store_unit_t *u, int rc, const err_t *e)
+{
+    turn_t *t = u->arg;
+    if (rc < 0)
+        log_kv(LOG_ERROR, "dispatch: a turn was not committed; its jobs will run again", "error",
+               e->message);
+    pthread_mutex_lock(&t->lock);
+    t->rc = rc;
+    t->finished = 1;
+    pthread_cond_signal(&t->cond);
+    pthread_mutex_unlock(&t->lock);
+}
+
+/* Run the turn's store work and commit it; 0 when committed. */
+static int turn_commit(dispatch_t *d, store_conn_t *c, turn_t *t)
+{
+    err_t e;
+    t->unit.arg = t;
+    if (d->o.writer) {
+        t->unit.run = turn_run;
+        t->unit.done = turn_done;
+        t->unit.urgent = 1;
+        t->finished = 0;
+        if (store_group_submit(d->o.writer, &t->unit) == 0) {
+            pthread_mutex_lock(&t->lock);
+            while (!t->finished)
+                pthread_cond_wait(&t->cond, &t->lock);
+            pthread_mutex_unlock(&t->lock);
+            return t->rc;
+        }
+    }
+    if (!c || store_begin(c, &e) < 0) return -1;
+    turn_run(c, &t->unit, &e);
+    if (store_commit(c, &e) < 0) {
+        log_kv(LOG_ERROR, "dispatch: a turn was not committed; its jobs will run again", "error",
+               e.message);
+        return -1;
+    }
+    return 0;
+}
+
 static void *run(void *arg)
 {
     dispatch_t *d = arg;
@@ -363,41 +440,43 @@ static void *run(void *arg)
     int64_t next_claim = 0, last_claim = 0;
     err_t e;
     store_conn_t *c = store_conn(d->store, &e);
+    turn_t t;
+    memset(&t, 0, sizeof t);
+    t.d = d;
+    pthread_mutex_init(&t.lock, NULL);
+    pthread_cond_init(&t.cond, NULL);
     while (!atomic_load(&d->stop)) {
         /* The store work of one turn (outcomes: statuses, callbacks queued, rows done; then
-         * the claim's leases) commits once: each step's own begin/commit nests inside
-         * (store.h). The transaction spans neither the wait below nor the claimed jobs'
-         * starts (they run after the commit), so other writers are held up only while this
-         * turn writes. */
-        int batch = 0;
+         * the claim's leases) commits once (turn_commit): each step's own begin/commit
+         * nests inside (store.h). The transaction spans neither the wait below nor the
+         * claimed jobs' starts (they run after the commit). */
         int running = 0;
         curl_multi_perform(d->multi, &running);
         CURLMsg *msg;
-        int left;
-        while ((msg = curl_multi_info_read(d->multi, &left)))
-            if (msg->msg == CURLMSG_DONE) {
-                job_t *j = NULL;
-                curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&j);
-                if (!batch) batch = c && store_begin(c, &e) == 0;
-                finish(d, j, msg->data.result);
+        int left, more_done = 1;
+        while (more_done) {
+            t.ndone = 0;
+            t.claimed = NULL;
+            while (t.ndone < (int)(sizeof t.done / sizeof t.done[0]) &&
+                   (msg = curl_multi_info_read(d->multi, &left)))
+                if (msg->msg == CURLMSG_DONE) {
+                    t.done[t.ndone].easy = msg->easy_handle;
+                    t.done[t.ndone++].result = msg->data.result;
+                }
+            more_done = t.ndone == (int)(sizeof t.done / sizeof t.done[0]);
+            int64_t now = clock_mono_ms();
+            t.do_claim = !more_done && now >= next_claim;
+            if (t.do_claim) {
+                last_claim = now;
+                next_claim = now + d->o.poll_ms;
             }
-        job_t *claimed = NULL;
-        int64_t now = clock_mono_ms();
-        if (now >= next_claim) {
-            if (!batch) batch = c && store_begin(c, &e) == 0;
-            if (batch) claimed = claim(d, c);
-            last_claim = now;
-            next_claim = now + d->o.poll_ms;
+            if (!t.ndone && !t.do_claim) break;
+            if (turn_commit(d, c, &t) < 0) {
+                free_jobs(t.claimed); /* their leases were not written */
+                t.claimed = NULL;
+            }
+            start_claimed(d, t.claimed);
         }
-        if (batch && store_commit(c, &e) < 0) {
-            log_kv(LOG_ERROR,
-                   "dispatch: a batch of outcomes was not committed; its jobs will "
-                   "run again",
-                   "error", e.message);
-            free_jobs(claimed); /* their leases were not written */
-            claimed = NULL;
-        }
-        start_claimed(d, claimed);
         struct curl_waitfd wfd = {.fd = nudge_fd(), .events = CURL_WAIT_POLLIN};
         int nfds = 0;
         int64_t wait = next_claim - clock_mono_ms();
@@ -410,6 +489,8 @@ static void *run(void *arg)
             if (next_claim > last_claim + 2) next_claim = last_claim + 2;
         }
     }
+    pthread_mutex_destroy(&t.lock);
+    pthread_cond_destroy(&t.cond);
     return NULL;
 }
 

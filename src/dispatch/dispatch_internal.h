@@ -75,6 +75,9 @@ typedef struct {
     json_t *state, *app;
 } deliver_outcome_t;
 void deliver_sent(deliver_outcome_t *o, const char *provider_ids);
+/* Read the message and app of each 'deliver' job in the list, in the claim's transaction
+ * (the group-commit writer's warm cache; one app read per app), for deliver_start. */
+void deliver_preload(dispatch_t *d, job_t *claimed);
 void deliver_fall_back(deliver_outcome_t *o, const char *code, const char *description);
 
 int check_start(dispatch_t *d, job_t *j);

@@ -18,6 +18,7 @@ struct store_group {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     store_unit_t *head, *tail;
+    store_unit_t *last_urgent; /* the urgent units are the queue's first ones */
     int stopping;
 };
 
@@ -88,6 +89,9 @@ static void *writer(void *arg)
             last = last->next;
         g->head = last->next;
         if (!g->head) g->tail = NULL;
+        g->last_urgent = NULL; /* every urgent unit is in this batch or none was queued */
+        for (store_unit_t *u = g->head; u && u->urgent; u = u->next)
+            g->last_urgent = u;
         last->next = NULL;
         pthread_mutex_unlock(&g->lock);
         run_batch(c, batch, &ce);
@@ -122,11 +126,19 @@ int store_group_submit(store_group_t *g, store_unit_t *u)
         pthread_mutex_unlock(&g->lock);
         return -1;
     }
-    if (g->tail)
-        g->tail->next = u;
-    else
-        g->head = u;
-    g->tail = u;
+    if (u->urgent) { /* after the urgent ones already queued, before the rest */
+        store_unit_t **at = g->last_urgent ? &g->last_urgent->next : &g->head;
+        u->next = *at;
+        *at = u;
+        if (!u->next) g->tail = u;
+        g->last_urgent = u;
+    } else {
+        if (g->tail)
+            g->tail->next = u;
+        else
+            g->head = u;
+        g->tail = u;
+    }
     pthread_cond_signal(&g->cond);
     pthread_mutex_unlock(&g->lock);
     return 0;

@@ -29,6 +29,8 @@ struct store_unit {
      * not block; typically hands a reply back (http_resume). */
     void (*done)(store_unit_t *u, int rc, const err_t *e);
     void *arg;
+    int urgent; /* 1: goes before the queued units that are not (e.g. the dispatcher's turn,
+                   which a burst of sends must not hold up) */
     /* private to the group */
     store_unit_t *next;
     int rc;

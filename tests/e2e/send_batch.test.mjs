@@ -76,8 +76,8 @@ for (const groupCommit of ['256', '0']) {
         const m = await p.api('GET', '/metrics', { auth: 'none' });
         const units = Number(m.text.match(/parley_group_commit_units_total (\d+)/)[1]);
         const batches = Number(m.text.match(/parley_group_commits_total (\d+)/)[1]);
-        assert.equal(units, 50, 'the writer saw the 50 sends that passed the HTTP checks');
-        assert.ok(batches >= 1 && batches <= 50);
+        assert.ok(units >= 50, 'the writer saw the 50 sends that passed the HTTP checks (and dispatcher turns)');
+        assert.ok(batches >= 1 && batches <= units);
       }
     });
   });
