@@ -1,6 +1,6 @@
 /* test_store_group.c: store/group.h on real SQLite: units of one batch commit together, a
  * failing unit is undone alone, a failed COMMIT answers every unit of its batch with an
- * error and stores nothing, stop runs what is queued. */
+ * error and stores nothing, urgent units run first, stop runs what is queued. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -35,12 +35,16 @@ typedef struct {
     int rc;
     err_t err;
     int called;
+    int order; /* when it ran, counted from 1 */
 } unit_t;
+
+static int ran; /* units run so far (writer thread) */
 
 static int run_unit(store_conn_t *c, store_unit_t *su, err_t *e)
 {
     unit_t *u = su->arg;
     if (u->gate) sem_wait(&u->f->gate);
+    u->order = ++ran;
     if (u->sql && store_exec(c, e, u->sql, "") < 0) return -1;
     if (u->fail) return err_set(e, ERR_INVALID_ARGUMENT, "unit refused");
     return 0;
@@ -215,6 +219,26 @@ static void test_failed_commit_answers_every_unit(void **state)
     assert_int_equal(count(f, "SELECT count(*) FROM t WHERE id = 22"), 1);
 }
 
+static void test_urgent_units_go_first(void **state)
+{
+    fx_t *f = *state;
+    unit_t gate, u[4];
+    unit_init(&gate, f, NULL);
+    gate.gate = 1;
+    assert_int_equal(store_group_submit(f->g, &gate.u), 0);
+    usleep(50000); /* the writer takes the gate alone and waits in it */
+    for (int i = 0; i < 4; i++) {
+        unit_init(&u[i], f, NULL);
+        u[i].u.urgent = i >= 2; /* queued last, run first, in their own order */
+        assert_int_equal(store_group_submit(f->g, &u[i].u), 0);
+    }
+    sem_post(&f->gate);
+    wait_done(f, 5);
+    assert_true(u[2].order < u[3].order);
+    assert_true(u[3].order < u[0].order);
+    assert_true(u[0].order < u[1].order);
+}
+
 static void test_stop_runs_what_is_queued(void **state)
 {
     fx_t *f = *state;
@@ -241,6 +265,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_batch_commits_together, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failing_unit_is_undone_alone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_commit_answers_every_unit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_urgent_units_go_first, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_runs_what_is_queued, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
