@@ -8,6 +8,7 @@
 #include "base/nudge.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 
@@ -108,7 +109,12 @@ store_group_t *store_group_start(store_t *s, const store_group_opts_t *o, err_t 
     g->max_batch = o && o->max_batch > 0 ? o->max_batch : 256;
     pthread_mutex_init(&g->lock, NULL);
     pthread_cond_init(&g->cond, NULL);
-    if (pthread_create(&g->thread, NULL, writer, g) != 0) {
+    sigset_t all, old; /* the writer takes no signals (main waits for them) */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(&g->thread, NULL, writer, g);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
         pthread_mutex_destroy(&g->lock);
         pthread_cond_destroy(&g->cond);
         free(g);

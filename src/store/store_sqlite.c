@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -538,8 +539,15 @@ store_t *store_open(const char *data_dir, const store_opts_t *opts, err_t *e)
         store_close(s);
         return NULL;
     }
-    if (!opts->readonly && pthread_create(&s->ckpt_thread, NULL, checkpointer, s) == 0)
-        s->ckpt_started = 1;
+    if (!opts->readonly) {
+        /* Signals stay with the threads that wait for them (main's sigwait): the
+         * checkpointer starts with every signal blocked, whenever the store is opened. */
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        if (pthread_create(&s->ckpt_thread, NULL, checkpointer, s) == 0) s->ckpt_started = 1;
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+    }
     return s;
 }
 
