@@ -167,7 +167,7 @@ static int fail(const err_t *e)
 
 static store_t *open_store(const config_t *cfg, err_t *e)
 {
-    store_opts_t so = {0};
+    store_opts_t so = {.synchronous_full = cfg->store_sync_full != 0};
     return store_open(cfg->data_dir, &so, e);
 }
 
@@ -269,11 +269,18 @@ static int cmd_serve(config_t *cfg)
                                           [CONVO_VIBERBM] = cfg->viber_url,
                                           [CONVO_TELEGRAM] = cfg->telegram_url,
                                           [CONVO_RCS] = cfg->rcs_url}};
+    if (cfg->store_group_commit > 0) {
+        store_group_opts_t go = {.max_batch = (int)cfg->store_group_commit};
+        ctx.writer = store_group_start(ctx.store, &go, &e);
+        if (!ctx.writer) goto out;
+    }
+    dopts.writer = ctx.writer;
     sms_t *sms = sms_start(ctx.store, ctx.seal_key, cfg, &e);
     dopts.sms = sms;
     dispatch_t *dispatcher = dispatch_start(ctx.store, ctx.seal_key, &dopts, &e);
     if (!dispatcher) {
         sms_stop(sms);
+        store_group_stop(ctx.writer);
         goto out;
     }
     int lock = -1;
@@ -318,6 +325,7 @@ static int cmd_serve(config_t *cfg)
     if (lock >= 0) close(lock);
     dispatch_stop(dispatcher);
     sms_stop(sms);
+    store_group_stop(ctx.writer); /* last: deferred sends and dispatcher turns use it */
     if (up < 5) goto out;
     log_kv(LOG_INFO, "stopped");
     e.code = ERR_OK;

@@ -8,6 +8,7 @@
 #include "base/ratelimit.h"
 #include "convo/convo.h"
 #include "http/http.h"
+#include "store/group.h"
 #include "store/store.h"
 
 #include <stdint.h>
@@ -19,6 +20,8 @@ typedef struct {
     uint8_t token_key[32];  /* derived: signs OAuth2 access tokens */
     uint8_t seal_key[32];   /* derived: seals stored secrets (credentials, webhook secrets) */
     ratelimit_t *ratelimit; /* NULL when http.rate_limit = 0 */
+    store_group_t
+        *writer; /* group commit for messages:send; NULL: commit on the request's thread */
     int64_t started_ms;
 } api_ctx_t;
 

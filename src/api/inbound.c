@@ -14,13 +14,68 @@
 #include <string.h>
 #include <strings.h>
 
+/* messages:send with a group-commit writer: the request is checked here (a bad one is
+ * answered at once and never reaches the writer), the write joins the writer's next batch,
+ * and the reply, deferred meanwhile, goes out once that batch is committed. */
+typedef struct {
+    store_unit_t unit;
+    http_req_t *req;
+    convo_ctx_t cx;
+    convo_send_plan_t *plan;
+    json_t *result;
+} send_job_t;
+
+static int send_run(store_conn_t *c, store_unit_t *u, err_t *e)
+{
+    send_job_t *j = u->arg;
+    j->cx.conn = c;
+    j->result = convo_send_commit(&j->cx, j->plan, e);
+    return j->result ? 0 : -1;
+}
+
+static void send_done(store_unit_t *u, int rc, const err_t *e)
+{
+    send_job_t *j = u->arg;
+    http_req_t *req = j->req;
+    convo_send_plan_free(j->plan);
+    if (rc == 0) {
+        http_reply_json(req, 200, j->result);
+    } else {
+        json_decref(j->result);
+        http_reply_err(req, e);
+    }
+    http_complete(req); /* j lives in req's arena: last touch */
+}
+
 static void send_message(http_req_t *req)
 {
     convo_ctx_t cx;
     json_t *body;
     err_t e;
     if (api_convo_ctx(req, &cx) < 0 || !(body = api_body(req))) return;
-    api_reply_result(req, 200, convo_send(&cx, body, &e), &e);
+    api_ctx_t *ctx = http_ctx(req);
+    convo_send_plan_t *plan = convo_send_prepare(&cx, body, &e);
+    if (!plan) {
+        http_reply_err(req, &e);
+        return;
+    }
+    if (ctx->writer) {
+        send_job_t *j = arena_alloc(http_arena(req), sizeof *j);
+        memset(j, 0, sizeof *j);
+        j->unit.run = send_run;
+        j->unit.done = send_done;
+        j->unit.arg = j;
+        j->req = req;
+        j->cx = cx;
+        j->plan = plan;
+        http_defer(req);
+        if (store_group_submit(ctx->writer, &j->unit) == 0) return;
+        send_done(&j->unit, -1, &(err_t){ERR_UNAVAILABLE, "shutting down, retry"});
+        return;
+    }
+    json_t *result = convo_send_commit(&cx, plan, &e);
+    convo_send_plan_free(plan);
+    api_reply_result(req, 200, result, &e);
 }
 
 static void transcode(http_req_t *req)

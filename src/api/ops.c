@@ -21,6 +21,21 @@ void api_metrics(http_req_t *req)
     http_metrics_render(&b);
     dispatch_metrics_render(&b);
     privacy_metrics_render(&b);
+    store_group_stats_t g;
+    store_group_stats(&g);
+    buf_printf(&b,
+               "# HELP parley_group_commits_total Group-commit transactions (store.group_commit).\n"
+               "# TYPE parley_group_commits_total counter\n"
+               "parley_group_commits_total %llu\n"
+               "# HELP parley_group_commit_units_total Writes (sends) committed in group commits.\n"
+               "# TYPE parley_group_commit_units_total counter\n"
+               "parley_group_commit_units_total %llu\n"
+               "# HELP parley_group_commit_failures_total Group commits that failed (each "
+               "write answered with an error).\n"
+               "# TYPE parley_group_commit_failures_total counter\n"
+               "parley_group_commit_failures_total %llu\n",
+               (unsigned long long)g.batches, (unsigned long long)g.units,
+               (unsigned long long)g.failed_commits);
     buf_printf(&b,
                "# HELP parley_store_errors_total Store operations that failed.\n"
                "# TYPE parley_store_errors_total counter\n"

@@ -41,6 +41,8 @@ typedef struct {
     int64_t dispatch_timeout_ms;   /* dispatch.timeout_ms: per request */
     int64_t dispatch_retry_ms;     /* dispatch.retry_base_ms: first retry delay */
     int64_t dispatch_retry_max_ms; /* dispatch.retry_max_ms */
+    int64_t store_group_commit;    /* store.group_commit: max sends per group commit, 0 = off */
+    int64_t store_sync_full;       /* store.synchronous_full: 1 = synchronous=FULL */
     char whatsapp_url[256];        /* channels.whatsapp_url: provider API base (tests: a fake) */
     char messenger_url[256];       /* channels.messenger_url */
     char instagram_url[256];       /* channels.instagram_url */

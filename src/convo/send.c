@@ -1,5 +1,6 @@
 /* send.c: messages:send and messages:transcode (see send.h). */
 #include "convo/send.h"
+#include "base/buf.h"
 #include "base/clock.h"
 #include "base/jsonx.h"
 #include "base/nudge.h"
@@ -78,6 +79,19 @@ json_t *convo_transcode(const convo_ctx_t *cx, json_t *body, err_t *e)
 
 /* ---- recipient and channel choice ---- */
 
+/* A validated send, ready to store (see send.h). Borrows from the request body. */
+struct convo_send_plan {
+    const char *app_id, *metadata, *corr;
+    json_t *msg, *explicit_order, *props, *conv_md, *ids_in; /* borrowed from body */
+    json_t *app;                                             /* owned: app_channels */
+    char contact_id[ULID_LEN + 1];                           /* recipient.contact_id, if given */
+    int queue, dispatch_only;
+    int64_t ttl;
+    /* Per app channel: ERR_OK if msg can be carried, else why not. Found in prepare, so
+     * the store writer does not transcode. */
+    err_t carry[CONVO_CHANNEL_COUNT];
+};
+
 typedef struct {
     int ch;
     char identity[257];
@@ -140,9 +154,10 @@ static int channel_list(json_t *arr, const char *field, int *list, int *n, err_t
 /* Order: channel_priority_order (only those), else the contact's channel_priority then the
  * app's other channels, else the app's credential order; kept where the app has a
  * credential and the recipient an identity, and where the message can be carried. */
-static int choose(json_t *app, json_t *ids, json_t *explicit_order, json_t *contact_priority,
-                  json_t *msg, targets_t *out, err_t *e)
+static int choose(const convo_send_plan_t *p, json_t *ids, json_t *contact_priority, targets_t *out,
+                  err_t *e)
 {
+    json_t *app = p->app, *explicit_order = p->explicit_order;
     int app_ch[CONVO_CHANNEL_COUNT], napp = 0, order[CONVO_CHANNEL_COUNT * 2], norder = 0;
     size_t i;
     json_t *cred = NULL;
@@ -168,13 +183,10 @@ static int choose(json_t *app, json_t *ids, json_t *explicit_order, json_t *cont
     for (int k = 0; k < norder; k++) {
         target_t t;
         if (!list_has(app_ch, napp, order[k]) || !identity_on(ids, order[k], app_id, &t)) continue;
-        err_t why;
-        json_t *tr = convo_transcode_one((convo_channel_t)order[k], msg, &why);
-        if (!tr) {
-            if (why.code != ERR_UNIMPLEMENTED && first.code == ERR_OK) first = why;
-            if (why.code != ERR_UNIMPLEMENTED) continue;
+        if (p->carry[order[k]].code != ERR_OK) { /* transcoded in convo_send_prepare */
+            if (first.code == ERR_OK) first = p->carry[order[k]];
+            continue;
         }
-        json_decref(tr);
         out->t[out->n++] = t;
     }
     if (out->n > 0) return 0;
@@ -253,7 +265,14 @@ static int parse_ttl(json_t *body, int64_t *secs, err_t *e)
 static const char *const queues[] = {"NORMAL_PRIORITY", "HIGH_PRIORITY", NULL};
 static const char *const strategies[] = {"DEFAULT", "DISPATCH_ONLY", NULL};
 
-json_t *convo_send(const convo_ctx_t *cx, json_t *body, err_t *e)
+void convo_send_plan_free(convo_send_plan_t *p)
+{
+    if (!p) return;
+    json_decref(p->app);
+    free(p);
+}
+
+convo_send_plan_t *convo_send_prepare(const convo_ctx_t *cx, json_t *body, err_t *e)
 {
     const char *app_id = NULL, *metadata = "", *corr = "", *contact_in = NULL;
     json_t *recipient = NULL, *msg = NULL, *explicit_order = NULL, *props = NULL, *conv_md = NULL,
@@ -302,61 +321,93 @@ json_t *convo_send(const convo_ctx_t *cx, json_t *body, err_t *e)
         return err_set(e, ERR_INVALID_ARGUMENT,
                        "recipient.identified_by.channel_identities must not be empty"),
                NULL;
-    char contact_id[ULID_LEN + 1] = "";
-    if (contact_in && convo_norm_id(contact_in, "recipient.contact_id", contact_id, e) < 0)
+    size_t i;
+    json_t *it = NULL;
+    json_array_foreach(ids_in, i, it)
+    {
+        char f[96];
+        const char *ch_name = NULL, *ident = NULL;
+        snprintf(f, sizeof f, "recipient.identified_by.channel_identities[%zu]", i);
+        if (!json_is_object(it))
+            return err_set(e, ERR_INVALID_ARGUMENT, "%s must be an object", f), NULL;
+        if (jsonx_require(jsonx_str(it, "channel", f, &ch_name, e), f, e) < 0 ||
+            jsonx_require(jsonx_str(it, "identity", f, &ident, e), f, e) < 0 ||
+            convo_channel_parse(ch_name, f, e) < 0)
+            return NULL;
+    }
+    convo_send_plan_t *p = xcalloc(1, sizeof *p);
+    if (contact_in && convo_norm_id(contact_in, "recipient.contact_id", p->contact_id, e) < 0) {
+        free(p);
         return NULL;
-
-    json_t *app = app_channels(cx, app_id, e), *contact = NULL, *ids = NULL, *result = NULL;
-    if (!app) return NULL;
-    int dispatch_only =
+    }
+    p->app = app_channels(cx, app_id, e);
+    if (!p->app) {
+        free(p);
+        return NULL;
+    }
+    p->app_id = app_id;
+    p->metadata = metadata;
+    p->corr = corr;
+    p->msg = msg;
+    p->explicit_order = explicit_order;
+    p->props = props;
+    p->conv_md = conv_md;
+    p->ids_in = ids_in;
+    p->queue = queue;
+    p->ttl = ttl;
+    p->dispatch_only =
         strategy == 1 ||
-        strcmp(json_string_value(json_object_get(app, "processing_mode")), "DISPATCH") == 0;
-    if (store_begin(cx->conn, e) < 0) goto out;
-    if (contact_in) {
+        strcmp(json_string_value(json_object_get(p->app, "processing_mode")), "DISPATCH") == 0;
+    json_t *cred = NULL;
+    json_array_foreach(json_object_get(p->app, "channel_credentials"), i, cred)
+    {
+        int ch = convo_channel_parse(json_string_value(json_object_get(cred, "channel")), "", NULL);
+        if (ch < 0) continue;
+        json_t *tr = convo_transcode_one((convo_channel_t)ch, msg, &p->carry[ch]);
+        if (tr || p->carry[ch].code == ERR_UNIMPLEMENTED) p->carry[ch].code = ERR_OK;
+        json_decref(tr);
+    }
+    return p;
+}
+
+json_t *convo_send_commit(const convo_ctx_t *cx, const convo_send_plan_t *p, err_t *e)
+{
+    const char *app_id = p->app_id;
+    json_t *contact = NULL, *ids = NULL, *result = NULL;
+    char contact_id[ULID_LEN + 1];
+    memcpy(contact_id, p->contact_id, sizeof contact_id);
+    if (store_begin(cx->conn, e) < 0) return NULL;
+    if (*contact_id) {
         contact = convo_contact_get(cx, contact_id, e);
         if (!contact) goto rollback;
         ids = json_incref(json_object_get(contact, "channel_identities"));
     } else {
         /* The given identities are the targets; the first names (or creates) the contact. */
-        ids = json_deep_copy(ids_in);
-        size_t i;
-        json_t *it = NULL;
-        json_array_foreach(ids, i, it)
-        {
-            char f[96];
-            const char *ch_name = NULL, *ident = NULL;
-            snprintf(f, sizeof f, "recipient.identified_by.channel_identities[%zu]", i);
-            if (!json_is_object(it)) {
-                err_set(e, ERR_INVALID_ARGUMENT, "%s must be an object", f);
-                goto rollback;
-            }
-            if (jsonx_require(jsonx_str(it, "channel", f, &ch_name, e), f, e) < 0 ||
-                jsonx_require(jsonx_str(it, "identity", f, &ident, e), f, e) < 0)
-                goto rollback;
-            int ch = convo_channel_parse(ch_name, f, e);
-            if (ch < 0) goto rollback;
-            if (i == 0 && !dispatch_only &&
-                convo_contact_resolve(cx, (convo_channel_t)ch, app_id, ident, NULL, 1, contact_id,
-                                      NULL, e) < 0)
-                goto rollback;
-        }
+        ids = json_incref(p->ids_in);
+        json_t *first = json_array_get(ids, 0);
+        const char *ch_name = json_string_value(json_object_get(first, "channel"));
+        int ch = convo_channel_parse(ch_name, "channel", NULL);
+        if (!p->dispatch_only &&
+            convo_contact_resolve(cx, (convo_channel_t)ch, app_id,
+                                  json_string_value(json_object_get(first, "identity")), NULL, 1,
+                                  contact_id, NULL, e) < 0)
+            goto rollback;
         if (*contact_id && !(contact = convo_contact_get(cx, contact_id, e))) goto rollback;
     }
     targets_t tg;
-    if (choose(app, ids, explicit_order,
-               explicit_order ? NULL : json_object_get(contact, "channel_priority"), msg, &tg,
+    if (choose(p, ids, p->explicit_order ? NULL : json_object_get(contact, "channel_priority"), &tg,
                e) < 0)
         goto rollback;
 
     int64_t now = clock_now_ms();
     char conv_id[ULID_LEN + 1] = "", msg_id[ULID_LEN + 1];
-    if (!dispatch_only && *contact_id) {
+    if (!p->dispatch_only && *contact_id) {
         int started = 0;
         if (convo_conversation_find_or_start(
                 cx, app_id, contact_id, convo_channel_names[tg.t[0].ch], conv_id, &started, e) < 0)
             goto rollback;
-        if (conv_md) {
-            char *md = jsonx_dump(conv_md);
+        if (p->conv_md) {
+            char *md = jsonx_dump(p->conv_md);
             int64_t n =
                 store_exec(cx->conn, e, "UPDATE conversations SET metadata_json = $1 WHERE id = $2",
                            "ss", md, conv_id);
@@ -373,12 +424,12 @@ json_t *convo_send(const convo_ctx_t *cx, json_t *body, err_t *e)
                                .identity_app_id = tg.t[0].app_id,
                                .accept_time = now,
                                .kind = "app_message",
-                               .content = msg,
-                               .metadata = metadata,
-                               .processing_mode = dispatch_only ? "DISPATCH" : "CONVERSATION",
+                               .content = p->msg,
+                               .metadata = p->metadata,
+                               .processing_mode = p->dispatch_only ? "DISPATCH" : "CONVERSATION",
                                .status = "QUEUED",
                                .status_time = now,
-                               .correlation_id = corr};
+                               .correlation_id = p->corr};
     if (convo_message_insert(cx, &row, msg_id, e) < 0) goto rollback;
     json_t *chans = json_array();
     for (int k = 0; k < tg.n; k++)
@@ -386,28 +437,37 @@ json_t *convo_send(const convo_ctx_t *cx, json_t *body, err_t *e)
                                                convo_channel_names[tg.t[k].ch], "identity",
                                                tg.t[k].identity, "app_id", tg.t[k].app_id));
     json_t *job = json_pack("{s:o, s:i, s:o}", "channels", chans, "index", 0, "channel_properties",
-                            props ? json_incref(props) : json_object());
+                            p->props ? json_incref(p->props) : json_object());
     char *payload = jsonx_dump(job);
     json_decref(job);
     char job_id[ULID_LEN + 1];
     ulid_new(job_id);
     /* HIGH_PRIORITY jumps the queue: the dispatcher claims by due time. */
-    int64_t due = queue == 1 ? now - 60000 : now;
+    int64_t due = p->queue == 1 ? now - 60000 : now;
     int64_t n = store_exec(
         cx->conn, e,
         "INSERT INTO outbox (id, project_id, app_id, kind, target_id, payload, due_at, "
         "expires_at, created_at) VALUES ($1, $2, $3, 'deliver', $4, $5, $6, $7, $8)",
-        "sssssiii", job_id, cx->project_id, app_id, msg_id, payload, due, now + ttl * 1000, now);
+        "sssssiii", job_id, cx->project_id, app_id, msg_id, payload, due, now + p->ttl * 1000, now);
     free(payload);
-    if (n < 0 || store_commit(cx->conn, e) < 0) goto rollback;
+    if (n < 0) goto rollback;
+    if (store_commit(cx->conn, e) < 0) goto out; /* it rolled back itself */
     nudge_mark();
     result = json_pack("{s:s, s:o}", "message_id", msg_id, "accepted_time", convo_time_json(now));
     goto out;
 rollback:
     store_rollback(cx->conn);
 out:
-    json_decref(app);
     json_decref(contact);
     json_decref(ids);
+    return result;
+}
+
+json_t *convo_send(const convo_ctx_t *cx, json_t *body, err_t *e)
+{
+    convo_send_plan_t *p = convo_send_prepare(cx, body, e);
+    if (!p) return NULL;
+    json_t *result = convo_send_commit(cx, p, e);
+    convo_send_plan_free(p);
     return result;
 }

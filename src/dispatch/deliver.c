@@ -200,13 +200,27 @@ static int deliver_sms(dispatch_t *d, job_t *j, json_t *cred, json_t *to, convo_
     return 0;
 }
 
+void deliver_preload(dispatch_t *d, job_t *claimed)
+{
+    for (job_t *j = claimed; j; j = j->next) {
+        if (strcmp(j->kind, "deliver") != 0) continue;
+        err_t e;
+        convo_ctx_t cx = dispatch_cx(d, j);
+        if (!cx.conn) return;
+        j->message = convo_message_get(&cx, j->target_id, &e);
+        for (job_t *o = claimed; o != j && !j->app; o = o->next)
+            if (o->app && strcmp(o->app_id, j->app_id) == 0) j->app = json_incref(o->app);
+        if (!j->app) j->app = convo_app_get_internal(&cx, j->app_id, &e);
+    }
+}
+
 int deliver_start(dispatch_t *d, job_t *j)
 {
     err_t e;
     convo_ctx_t cx = dispatch_cx(d, j);
     if (!cx.conn) return 0;
     j->state = json_loads(j->payload, 0, NULL);
-    j->message = convo_message_get(&cx, j->target_id, &e);
+    if (!j->message) j->message = convo_message_get(&cx, j->target_id, &e);
     if (!j->state || !j->message) { /* deleted meanwhile (by API or retention) */
         dispatch_row_done(d, j);
         return 0;
@@ -227,7 +241,7 @@ int deliver_start(dispatch_t *d, job_t *j)
             fall_back(d, j, "DELIVERY_REPORT_TIME_OUT", "no delivery report in time");
         return 0;
     }
-    j->app = convo_app_get_internal(&cx, j->app_id, &e);
+    if (!j->app) j->app = convo_app_get_internal(&cx, j->app_id, &e);
     if (!j->app) {
         json_object_set_new(j->state, "index", json_integer(1 << 20)); /* nothing left */
         fall_back(d, j, "UNKNOWN_APP", e.message);

@@ -8,6 +8,7 @@
 #include "base/log.h"
 #include "base/nudge.h"
 #include "base/sec.h"
+#include "store/group.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -207,64 +208,145 @@ static void busy(dispatch_t *d, const job_t *list, const char *target_id, const 
         }
 }
 
-/* Claim up to the free slots: oldest due rows first, at most per_target per target
- * (a webhook, or a message) counting what is already in flight. */
-static void claim(dispatch_t *d)
+/* The outbox's lane of a row (migration 005_outbox_lanes, index outbox_lane). */
+#define LANE "(CASE WHEN kind = 'deliver' THEN app_id ELSE target_id END)"
+
+typedef struct {
+    job_t **v;
+    size_t n, cap;
+} cands_t;
+
+static int cand_cmp(const void *a, const void *b)
 {
-    int free_slots = d->o.max_inflight - d->inflight;
-    if (free_slots <= 0) return;
-    err_t e;
-    store_conn_t *c = store_conn(d->store, &e);
-    if (!c) return;
-    int64_t now = clock_now_ms();
-    if (store_begin(c, &e) < 0) return;
-    /* Oldest due first, at most per_target per target and per_app per app among the
-     * candidates, so the LIMIT always leaves room for every app that has work. */
+    const job_t *x = *(job_t *const *)a, *y = *(job_t *const *)b;
+    if (x->due_at != y->due_at) return x->due_at < y->due_at ? -1 : 1;
+    return strcmp(x->id, y->id);
+}
+
+/* A lane's oldest due, unleased rows: as many as one lane can use at once. Rows over the
+ * per-target/per-app limits (counting what is in flight) are not read. */
+static int lane_rows(dispatch_t *d, store_conn_t *c, const char *lane, int64_t now, cands_t *out,
+                     err_t *e)
+{
+    int cap = d->o.per_app > d->o.per_target ? d->o.per_app : d->o.per_target;
     store_stmt_t *st = store_query(
-        c, &e,
-        "SELECT id, project_id, app_id, kind, target_id, payload, attempts, expires_at FROM ("
-        "  SELECT o.*, ROW_NUMBER() OVER (PARTITION BY target_id ORDER BY due_at, id) AS rt,"
-        "  ROW_NUMBER() OVER (PARTITION BY app_id ORDER BY due_at, id) AS ra"
-        "  FROM outbox o WHERE due_at <= $1 AND lease_until < $1) AS ready "
-        "WHERE rt <= $2 AND ra <= $3 ORDER BY due_at, id LIMIT $4",
-        "iiii", now, (int64_t)d->o.per_target, (int64_t)d->o.per_app,
-        (int64_t)d->o.max_inflight * 2);
-    job_t *claimed = NULL;
+        c, e,
+        "SELECT id, project_id, app_id, kind, target_id, payload, attempts, expires_at, due_at "
+        "FROM outbox WHERE " LANE " = $1 AND due_at <= $2 AND lease_until < $2 "
+        "ORDER BY due_at, id LIMIT $3",
+        "sii", lane, now, (int64_t)cap);
+    if (!st) return -1;
     int rc;
-    while (st && free_slots > 0 && (rc = store_step(st, &e)) == 1) {
-        const char *target = store_col_text(st, 4);
+    while ((rc = store_step(st, e)) == 1) {
         int bt, ba;
-        busy(d, claimed, target, store_col_text(st, 2), &bt, &ba);
-        if (bt >= d->o.per_target || ba >= d->o.per_app) continue;
+        busy(d, NULL, store_col_text(st, 4), store_col_text(st, 2), &bt, &ba);
+        if (ba >= d->o.per_app) break; /* one lane, one app */
+        if (bt >= d->o.per_target) continue;
         job_t *j = xcalloc(1, sizeof *j);
         snprintf(j->id, sizeof j->id, "%s", store_col_text(st, 0));
         snprintf(j->project_id, sizeof j->project_id, "%s", store_col_text(st, 1));
         snprintf(j->app_id, sizeof j->app_id, "%s", store_col_text(st, 2));
         snprintf(j->kind, sizeof j->kind, "%s", store_col_text(st, 3));
-        snprintf(j->target_id, sizeof j->target_id, "%s", target);
+        snprintf(j->target_id, sizeof j->target_id, "%s", store_col_text(st, 4));
         j->payload = xstrdup(store_col_text(st, 5));
         j->attempts = store_col_int(st, 6) + 1;
         j->expires_at = store_col_int(st, 7);
+        j->due_at = store_col_int(st, 8);
         buf_init(&j->resp);
+        if (out->n == out->cap) {
+            out->cap = out->cap ? out->cap * 2 : 64;
+            out->v = xrealloc(out->v, out->cap * sizeof *out->v);
+        }
+        out->v[out->n++] = j;
+    }
+    store_done(st);
+    return rc < 0 ? -1 : 0;
+}
+
+/* Claim up to the free slots: each lane's oldest due rows (a skip scan over the lanes, then
+ * one indexed read per lane: the cost follows the number of lanes, not the backlog), taken
+ * oldest first across lanes with at most per_target per target and per_app per app,
+ * counting what is already in flight, so a lane with a backlog never hides another's work.
+ * Runs inside the turn's transaction (see run()) and writes the leases; answers the
+ * claimed jobs, oldest first, to start once that transaction is committed. */
+static job_t *claim(dispatch_t *d, store_conn_t *c)
+{
+    int free_slots = d->o.max_inflight - d->inflight;
+    if (free_slots <= 0) return NULL;
+    err_t e;
+    int64_t now = clock_now_ms();
+    size_t nlanes = 0, caplanes = 0;
+    char **lanes = NULL;
+    store_stmt_t *st =
+        store_query(c, &e,
+                    "WITH RECURSIVE lanes(l) AS (SELECT MIN(" LANE ") FROM outbox UNION ALL "
+                    "SELECT (SELECT MIN(" LANE ") FROM outbox WHERE " LANE " > l) FROM lanes "
+                    "WHERE l IS NOT NULL) SELECT l FROM lanes WHERE l IS NOT NULL",
+                    "");
+    while (st && store_step(st, &e) == 1) {
+        if (nlanes == caplanes) {
+            caplanes = caplanes ? caplanes * 2 : 16;
+            lanes = xrealloc(lanes, caplanes * sizeof *lanes);
+        }
+        lanes[nlanes++] = xstrdup(store_col_text(st, 0));
+    }
+    store_done(st);
+    cands_t cands = {0};
+    for (size_t i = 0; i < nlanes; i++) {
+        if (lane_rows(d, c, lanes[i], now, &cands, &e) < 0) break;
+    }
+    for (size_t i = 0; i < nlanes; i++)
+        free(lanes[i]);
+    free(lanes);
+    if (cands.n > 1) qsort(cands.v, cands.n, sizeof *cands.v, cand_cmp);
+    job_t *claimed = NULL;
+    for (size_t i = 0; i < cands.n; i++) {
+        job_t *j = cands.v[i];
+        int bt, ba;
+        busy(d, claimed, j->target_id, j->app_id, &bt, &ba);
+        if (free_slots <= 0 || bt >= d->o.per_target || ba >= d->o.per_app) {
+            job_free(j);
+            continue;
+        }
         j->next = claimed;
         claimed = j;
         free_slots--;
     }
-    store_done(st);
-    for (job_t *j = claimed; j; j = j->next)
-        store_exec(c, &e, "UPDATE outbox SET lease_until = $1, attempts = $2 WHERE id = $3", "iis",
-                   now + LEASE_MS, j->attempts, j->id);
-    if (store_commit(c, &e) < 0) {
-        while (claimed) {
-            job_t *n = claimed->next;
-            job_free(claimed);
-            claimed = n;
-        }
-        return;
-    }
+    free(cands.v);
+    int ok = 1;
+    for (job_t *j = claimed; ok && j; j = j->next)
+        ok = store_exec(c, &e, "UPDATE outbox SET lease_until = $1, attempts = $2 WHERE id = $3",
+                        "iis", now + LEASE_MS, j->attempts, j->id) >= 0;
+    /* Oldest first: the list was built newest first. */
+    job_t *rev = NULL;
     while (claimed) {
-        job_t *j = claimed;
-        claimed = j->next;
+        job_t *n = claimed->next;
+        if (ok) {
+            claimed->next = rev;
+            rev = claimed;
+        } else {
+            job_free(claimed); /* the turn's transaction will not commit these leases */
+        }
+        claimed = n;
+    }
+    return rev;
+}
+
+static void free_jobs(job_t *j)
+{
+    while (j) {
+        job_t *n = j->next;
+        job_free(j);
+        j = n;
+    }
+}
+
+/* Start claimed jobs, their leases committed. */
+static void start_claimed(dispatch_t *d, job_t *rev)
+{
+    while (rev) {
+        job_t *j = rev;
+        rev = j->next;
         j->next = d->jobs;
         d->jobs = j;
         d->inflight++;
@@ -275,40 +357,126 @@ static void claim(dispatch_t *d)
     }
 }
 
+/* One turn's store work: the outcomes of the requests that completed, then a claim if one is
+ * due. Runs inside a transaction (the dispatcher's own, or a unit of the group-commit
+ * writer's batch, on the writer's thread while the dispatcher thread waits). */
+typedef struct {
+    store_unit_t unit;
+    dispatch_t *d;
+    struct {
+        CURL *easy;
+        CURLcode result;
+    } done[64];
+    int ndone;
+    int do_claim;
+    job_t *claimed;
+    /* the group-commit hand-over */
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int finished, rc;
+} turn_t;
+
+static int turn_run(store_conn_t *c, store_unit_t *u, err_t *e)
+{
+    (void)e;
+    turn_t *t = u->arg;
+    for (int i = 0; i < t->ndone; i++) {
+        job_t *j = NULL;
+        curl_easy_getinfo(t->done[i].easy, CURLINFO_PRIVATE, (char **)&j);
+        finish(t->d, j, t->done[i].result);
+    }
+    if (t->do_claim) {
+        t->claimed = claim(t->d, c);
+        deliver_preload(t->d, t->claimed);
+    }
+    return 0;
+}
+
+static void turn_done(store_unit_t *u, int rc, const err_t *e)
+{
+    turn_t *t = u->arg;
+    if (rc < 0)
+        log_kv(LOG_ERROR, "dispatch: a turn was not committed; its jobs will run again", "error",
+               e->message);
+    pthread_mutex_lock(&t->lock);
+    t->rc = rc;
+    t->finished = 1;
+    pthread_cond_signal(&t->cond);
+    pthread_mutex_unlock(&t->lock);
+}
+
+/* Run the turn's store work and commit it; 0 when committed. */
+static int turn_commit(dispatch_t *d, store_conn_t *c, turn_t *t)
+{
+    err_t e;
+    t->unit.arg = t;
+    if (d->o.writer) {
+        t->unit.run = turn_run;
+        t->unit.done = turn_done;
+        t->unit.urgent = 1;
+        t->finished = 0;
+        if (store_group_submit(d->o.writer, &t->unit) == 0) {
+            pthread_mutex_lock(&t->lock);
+            while (!t->finished)
+                pthread_cond_wait(&t->cond, &t->lock);
+            pthread_mutex_unlock(&t->lock);
+            return t->rc;
+        }
+    }
+    if (!c || store_begin(c, &e) < 0) return -1;
+    turn_run(c, &t->unit, &e);
+    if (store_commit(c, &e) < 0) {
+        log_kv(LOG_ERROR, "dispatch: a turn was not committed; its jobs will run again", "error",
+               e.message);
+        return -1;
+    }
+    return 0;
+}
+
 static void *run(void *arg)
 {
     dispatch_t *d = arg;
+    pthread_setname_np(pthread_self(), "parley-dispatch");
     int64_t next_claim = 0, last_claim = 0;
     err_t e;
     store_conn_t *c = store_conn(d->store, &e);
+    turn_t t;
+    memset(&t, 0, sizeof t);
+    t.d = d;
+    pthread_mutex_init(&t.lock, NULL);
+    pthread_cond_init(&t.cond, NULL);
     while (!atomic_load(&d->stop)) {
-        /* The store work of one turn (claims, outcomes, callbacks queued) commits once:
-         * each step's own begin/commit nests inside (store.h). The transaction never spans
-         * the wait below, so HTTP threads are held up only while this turn writes. */
-        int batch = 0;
-        int64_t now = clock_mono_ms();
-        if (now >= next_claim) {
-            batch = c && store_begin(c, &e) == 0;
-            claim(d);
-            last_claim = now;
-            next_claim = now + d->o.poll_ms;
-        }
+        /* The store work of one turn (outcomes: statuses, callbacks queued, rows done; then
+         * the claim's leases) commits once (turn_commit): each step's own begin/commit
+         * nests inside (store.h). The transaction spans neither the wait below nor the
+         * claimed jobs' starts (they run after the commit). */
         int running = 0;
         curl_multi_perform(d->multi, &running);
         CURLMsg *msg;
-        int left;
-        while ((msg = curl_multi_info_read(d->multi, &left)))
-            if (msg->msg == CURLMSG_DONE) {
-                job_t *j = NULL;
-                curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&j);
-                if (!batch) batch = c && store_begin(c, &e) == 0;
-                finish(d, j, msg->data.result);
+        int left, more_done = 1;
+        while (more_done) {
+            t.ndone = 0;
+            t.claimed = NULL;
+            while (t.ndone < (int)(sizeof t.done / sizeof t.done[0]) &&
+                   (msg = curl_multi_info_read(d->multi, &left)))
+                if (msg->msg == CURLMSG_DONE) {
+                    t.done[t.ndone].easy = msg->easy_handle;
+                    t.done[t.ndone++].result = msg->data.result;
+                }
+            more_done = t.ndone == (int)(sizeof t.done / sizeof t.done[0]);
+            int64_t now = clock_mono_ms();
+            t.do_claim = !more_done && now >= next_claim;
+            if (t.do_claim) {
+                last_claim = now;
+                next_claim = now + d->o.poll_ms;
             }
-        if (batch && store_commit(c, &e) < 0)
-            log_kv(LOG_ERROR,
-                   "dispatch: a batch of outcomes was not committed; its jobs will "
-                   "run again",
-                   "error", e.message);
+            if (!t.ndone && !t.do_claim) break;
+            if (turn_commit(d, c, &t) < 0) {
+                free_jobs(t.claimed); /* their leases were not written */
+                t.claimed = NULL;
+            }
+            start_claimed(d, t.claimed);
+        }
         struct curl_waitfd wfd = {.fd = nudge_fd(), .events = CURL_WAIT_POLLIN};
         int nfds = 0;
         int64_t wait = next_claim - clock_mono_ms();
@@ -321,6 +489,8 @@ static void *run(void *arg)
             if (next_claim > last_claim + 2) next_claim = last_claim + 2;
         }
     }
+    pthread_mutex_destroy(&t.lock);
+    pthread_cond_destroy(&t.cond);
     return NULL;
 }
 

@@ -34,6 +34,11 @@ typedef struct {
     struct sms *sms;   /* the SMS channel's SMPP sessions (NULL: SMS cannot send) */
     /* Provider API base per channel (NULL = the adapter's default, the real host). */
     const char *base_url[CONVO_CHANNEL_COUNT];
+    /* The group-commit writer (NULL: none). Each turn's store work (outcomes, claims) then
+     * runs as one unit of the writer's batch instead of taking the write lock itself, so
+     * the dispatcher and messages:send never wait for each other's transactions. It must
+     * outlive the dispatcher (stop the dispatcher first). */
+    struct store_group *writer;
 } dispatch_opts_t;
 
 typedef struct dispatch dispatch_t;

@@ -21,7 +21,7 @@ struct job {
     char kind[16];
     char id[ULID_LEN + 1], project_id[ULID_LEN + 1], app_id[ULID_LEN + 1], target_id[ULID_LEN + 1];
     char *payload;
-    int64_t attempts, expires_at;
+    int64_t attempts, expires_at, due_at;
     int stage;
     CURL *easy;
     struct curl_slist *headers;
@@ -75,6 +75,9 @@ typedef struct {
     json_t *state, *app;
 } deliver_outcome_t;
 void deliver_sent(deliver_outcome_t *o, const char *provider_ids);
+/* Read the message and app of each 'deliver' job in the list, in the claim's transaction
+ * (the group-commit writer's warm cache; one app read per app), for deliver_start. */
+void deliver_preload(dispatch_t *d, job_t *claimed);
 void deliver_fall_back(deliver_outcome_t *o, const char *code, const char *description);
 
 int check_start(dispatch_t *d, job_t *j);

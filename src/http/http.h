@@ -124,14 +124,16 @@ void http_reply_error(http_req_t *r, err_code_t code, const char *fmt, ...)
 void http_add_header(http_req_t *r, const char *name, const char *value);
 int http_replied(http_req_t *r);
 
-/* ---- deferred replies ----
+/* ---- deferred replies (libmicrohttpd suspend/resume) ----
  * A handler that cannot answer before it returns (the answer comes from another thread: a
- * flow's "http response" node, a batch commit) calls http_defer and hands the request on.
- * The connection is then suspended without holding a server thread. Whoever finishes sets
- * the reply with the usual http_reply_* / http_add_header calls and then calls
- * http_complete exactly once; the request must not be touched after that. Until
- * http_complete the request stays alive (even if the client goes away), so the owner must
- * always complete it, with an error reply on timeout or shutdown. */
+ * group commit, a flow's "http response" node) calls http_defer(r) BEFORE handing r to
+ * that thread, and returns. The connection is suspended (the server thread serves other
+ * connections meanwhile); r and everything it holds stay valid, even if the client goes
+ * away. The other thread then sets exactly one reply (http_reply_*, http_add_header) and
+ * calls http_complete(r) exactly once; the server sends the reply on its own thread. After
+ * handing r over the handler must not touch it; after http_complete nobody may. Every
+ * deferred request must be completed, with an error reply on timeout or shutdown too:
+ * http_server_stop waits for them (the daemon cannot stop with suspended connections). */
 void http_defer(http_req_t *r);
 void http_complete(http_req_t *r);
 

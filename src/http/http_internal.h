@@ -17,6 +17,8 @@ typedef struct http_header_kv {
 
 struct http_req {
     struct MHD_Connection *conn;
+    struct http_server *server;
+    int deferred; /* suspended by http_defer, waiting for http_complete */
     void *ctx;
     arena_t *arena;
     const char *method, *path;
@@ -41,9 +43,6 @@ struct http_req {
     const char *resp_ctype;
     http_header_kv_t *headers;
     http_sse_source_t *sse; /* set by http_reply_sse: the reply is an event stream */
-    /* deferred replies (http_defer / http_complete), guarded by defer_mu */
-    pthread_mutex_t defer_mu;
-    int deferred, defer_ready, defer_suspended;
 };
 
 /* Split "a=1&b=2" into decoded pairs in arena a; plus_is_space for form bodies only

@@ -23,6 +23,7 @@ struct http_server {
     http_server_opts_t opts;
     http_router_t *router;
     atomic_int inflight;
+    atomic_int deferred; /* suspended by http_defer, not yet resumed */
     int port;
 };
 
@@ -35,7 +36,6 @@ static void req_free(http_req_t *r)
     free(r->sse);
     free(r->body);
     free(r->resp_body);
-    pthread_mutex_destroy(&r->defer_mu);
     arena_destroy(r->arena);
     free(r);
 }
@@ -65,24 +65,6 @@ static enum MHD_Result send_reply(http_req_t *r)
     enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
     return ret;
-}
-
-void http_defer(http_req_t *r)
-{
-    r->deferred = 1;
-}
-
-void http_complete(http_req_t *r)
-{
-    pthread_mutex_lock(&r->defer_mu);
-    r->defer_ready = 1;
-    int resume = r->defer_suspended;
-    r->defer_suspended = 0;
-    struct MHD_Connection *conn = r->conn;
-    pthread_mutex_unlock(&r->defer_mu);
-    /* While suspended nothing else can end the request, so conn is still valid here; once
-     * resumed, MHD may send the reply and free r at any moment. */
-    if (resume) MHD_resume_connection(conn);
 }
 
 static int media_type_is(const char *ctype, const char *want)
@@ -170,8 +152,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     http_server_t *s = cls;
     http_req_t *r = *con_cls;
     if (!r) return MHD_NO; /* uri_log always creates it */
+    if (r->deferred) {     /* resumed: the reply was set on another thread (http_complete) */
+        r->deferred = 0;
+        return send_reply(r);
+    }
     if (!r->conn) {
         r->conn = conn;
+        r->server = s;
         r->ctx = s->opts.ctx;
         r->method = method;
         r->path = arena_strdup(r->arena, url);
@@ -224,26 +211,26 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_size = 0;
         return MHD_YES;
     }
-    if (r->deferred) {
-        /* Resumed by http_complete (or a spurious call while suspended). */
-        pthread_mutex_lock(&r->defer_mu);
-        int ready = r->defer_ready;
-        pthread_mutex_unlock(&r->defer_mu);
-        return ready ? send_reply(r) : MHD_YES;
-    }
     if (r->replied) return MHD_YES; /* the reply was queued early */
     dispatch(s, r);
-    if (r->deferred) {
-        pthread_mutex_lock(&r->defer_mu);
-        if (!r->defer_ready) { /* not finished yet: park the connection */
-            r->defer_suspended = 1;
-            MHD_suspend_connection(conn);
-            pthread_mutex_unlock(&r->defer_mu);
-            return MHD_YES;
-        }
-        pthread_mutex_unlock(&r->defer_mu);
-    }
+    if (r->deferred) return MHD_YES; /* answered later, on resume; r may be in use elsewhere */
     return send_reply(r);
+}
+
+void http_defer(http_req_t *r)
+{
+    /* Suspend now, inside the access handler: a resume from the other thread, however early,
+     * then finds the connection suspended and is processed once the handler returns. */
+    r->deferred = 1;
+    atomic_fetch_add(&r->server->deferred, 1);
+    MHD_suspend_connection(r->conn);
+}
+
+void http_complete(http_req_t *r)
+{
+    http_server_t *s = r->server; /* r may be freed once resumed; the server may not */
+    MHD_resume_connection(r->conn);
+    atomic_fetch_sub(&s->deferred, 1);
 }
 
 /* MHD calls this first for every request, with the raw URI: its return value becomes the
@@ -259,7 +246,6 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     r->raw_uri = arena_strdup(r->arena, uri ? uri : "");
     r->route = -1;
     r->start_ns = clock_mono_ns();
-    pthread_mutex_init(&r->defer_mu, NULL);
     return r;
 }
 
@@ -350,7 +336,7 @@ http_server_t *http_server_start(const http_server_opts_t *opts, err_t *e)
     int threads = opts->threads > 0 ? opts->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (threads < 1) threads = 1;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
-                     MHD_ALLOW_SUSPEND_RESUME;
+                     MHD_ALLOW_SUSPEND_RESUME; /* http_defer */
     if (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES) flags |= MHD_USE_EPOLL;
     if (ss.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
     int tls = opts->tls_cert_pem && opts->tls_key_pem;
@@ -404,6 +390,16 @@ void http_server_stop(http_server_t *s, int grace_s)
     if (atomic_load(&s->inflight) > 0)
         log_msg(LOG_WARN, "shutdown: %d requests still running after %d s; closing them",
                 atomic_load(&s->inflight), grace_s);
+    /* Suspended connections must be resumed before MHD_stop_daemon; their owners promise to
+     * (http.h), so wait for them past the grace period. */
+    for (int64_t next_log = clock_mono_ms() + 5000; atomic_load(&s->deferred) > 0;) {
+        usleep(10000);
+        if (clock_mono_ms() >= next_log) {
+            log_msg(LOG_WARN, "shutdown: waiting for %d deferred replies",
+                    atomic_load(&s->deferred));
+            next_log += 5000;
+        }
+    }
     MHD_stop_daemon(s->daemon);
     http_sse_reset();
     http_router_free(s->router);

@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -18,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 static atomic_uint_fast64_t store_errors;
 static atomic_uint_fast64_t store_gen_counter;
@@ -85,10 +87,15 @@ static sqlite3 *db_open(const store_t *s, int create, err_t *e)
     }
     sqlite3_busy_timeout(db, 10000);
     sqlite3_extended_result_codes(db, 1);
-    char pragmas[256];
+    /* mmap: pages of the main file are read without a syscall each, which matters because a
+     * connection's page cache is dropped whenever another connection commits. Checkpoints
+     * run on the checkpointer thread, not in whichever writer crossed the threshold (a
+     * checkpoint fsyncs: a writer doing it would hold every other writer up meanwhile). */
+    char pragmas[320];
     snprintf(pragmas, sizeof pragmas,
              "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s; PRAGMA foreign_keys=ON;"
-             "PRAGMA temp_store=MEMORY;",
+             "PRAGMA temp_store=MEMORY; PRAGMA mmap_size=268435456; PRAGMA cache_size=-8192;"
+             "PRAGMA wal_autocheckpoint=0;",
              s->opts.synchronous_full ? "FULL" : "NORMAL");
     char *msg = NULL;
     if (!s->opts.readonly && sqlite3_exec(db, pragmas, NULL, NULL, &msg) != SQLITE_OK) {
@@ -100,6 +107,51 @@ static sqlite3 *db_open(const store_t *s, int create, err_t *e)
     return db;
 }
 
+/* After every commit (SQLite's WAL hook): past CKPT_PAGES, wake the checkpointer. */
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+    (void)db;
+    (void)name;
+    store_t *s = arg;
+    if (pages >= CKPT_PAGES) {
+        pthread_mutex_lock(&s->ckpt_lock);
+        s->ckpt_want = 1;
+        pthread_cond_signal(&s->ckpt_cond);
+        pthread_mutex_unlock(&s->ckpt_lock);
+    }
+    return SQLITE_OK;
+}
+
+/* The checkpointer: copies WAL pages back into the main file (PASSIVE: it never waits for,
+ * nor blocks, readers or writers), when woken by wal_hook and at least once a second, on a
+ * connection of its own. With synchronous=NORMAL the fsyncs happen here, off the writers'
+ * path; the WAL is reused from its start by the next writer once fully checkpointed. */
+static void *checkpointer(void *arg)
+{
+    store_t *s = arg;
+    pthread_setname_np(pthread_self(), "parley-ckpt");
+    err_t e;
+    sqlite3 *db = db_open(s, 0, &e);
+    if (!db) log_kv(LOG_ERROR, "checkpointer: cannot open the store", "error", e.message);
+    pthread_mutex_lock(&s->ckpt_lock);
+    while (!s->ckpt_stop) {
+        if (!s->ckpt_want) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += 1;
+            pthread_cond_timedwait(&s->ckpt_cond, &s->ckpt_lock, &until);
+            if (s->ckpt_stop) break;
+        }
+        s->ckpt_want = 0;
+        pthread_mutex_unlock(&s->ckpt_lock);
+        if (db) sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        pthread_mutex_lock(&s->ckpt_lock);
+    }
+    pthread_mutex_unlock(&s->ckpt_lock);
+    sqlite3_close(db);
+    return NULL;
+}
+
 static store_conn_t *conn_new(store_t *s, err_t *e)
 {
     sqlite3 *db = db_open(s, 0, e);
@@ -107,6 +159,7 @@ static store_conn_t *conn_new(store_t *s, err_t *e)
     store_conn_t *c = xcalloc(1, sizeof *c);
     c->db = db;
     c->store = s;
+    if (!s->opts.readonly) sqlite3_wal_hook(db, wal_hook, s);
     pthread_mutex_lock(&s->lock);
     c->next = s->conns;
     s->conns = c;
@@ -152,10 +205,17 @@ int store_exec_script(store_conn_t *c, const char *sql, err_t *e)
 /* Transactions nest: inside an open one, begin/commit/rollback become a savepoint, its
  * release and its rollback, so a caller can batch several units of work (each with its
  * own begin/commit) into one commit, and one failing unit undoes only itself. */
+/* Transaction control through the statement cache: parsed once per connection, not at every
+ * begin, savepoint and commit (a group commit runs two savepoints per unit). */
+static int tx_exec(store_conn_t *c, const char *sql, err_t *e)
+{
+    return store_exec(c, e, sql, "") < 0 ? -1 : 0;
+}
+
 int store_begin(store_conn_t *c, err_t *e)
 {
     if (c->depth > 0) {
-        if (store_exec_script(c, "SAVEPOINT nest", e) < 0) return -1;
+        if (tx_exec(c, "SAVEPOINT nest", e) < 0) return -1;
         c->depth++;
         return 0;
     }
@@ -163,7 +223,7 @@ int store_begin(store_conn_t *c, err_t *e)
      * sleeping in SQLite's busy handler (whole milliseconds) while another thread writes.
      * Other processes (the CLI) still meet at SQLite's own lock. */
     pthread_mutex_lock(&c->store->write_lock);
-    if (store_exec_script(c, "BEGIN IMMEDIATE", e) < 0) {
+    if (tx_exec(c, "BEGIN IMMEDIATE", e) < 0) {
         pthread_mutex_unlock(&c->store->write_lock);
         return -1;
     }
@@ -174,14 +234,14 @@ int store_begin(store_conn_t *c, err_t *e)
 int store_commit(store_conn_t *c, err_t *e)
 {
     if (c->depth > 1) {
-        if (store_exec_script(c, "RELEASE nest", e) < 0) {
+        if (tx_exec(c, "RELEASE nest", e) < 0) {
             store_rollback(c);
             return -1;
         }
         c->depth--;
         return 0;
     }
-    if (store_exec_script(c, "COMMIT", e) < 0) {
+    if (tx_exec(c, "COMMIT", e) < 0) {
         store_rollback(c);
         return -1;
     }
@@ -193,7 +253,10 @@ int store_commit(store_conn_t *c, err_t *e)
 void store_rollback(store_conn_t *c)
 {
     if (c->depth > 1) {
-        sqlite3_exec(c->db, "ROLLBACK TO nest; RELEASE nest", NULL, NULL, NULL);
+        err_t ignored;
+        if (tx_exec(c, "ROLLBACK TO nest", &ignored) < 0 ||
+            tx_exec(c, "RELEASE nest", &ignored) < 0)
+            log_kv(LOG_ERROR, "store: savepoint rollback failed", "error", ignored.message);
         c->depth--;
         return;
     }
@@ -428,6 +491,8 @@ store_t *store_open(const char *data_dir, const store_opts_t *opts, err_t *e)
     s->gen = atomic_fetch_add(&store_gen_counter, 1) + 1;
     pthread_mutex_init(&s->lock, NULL);
     pthread_mutex_init(&s->write_lock, NULL);
+    pthread_mutex_init(&s->ckpt_lock, NULL);
+    pthread_cond_init(&s->ckpt_cond, NULL);
     sqlite3 *db = db_open(s, !opts->readonly, e);
     if (!db) {
         store_close(s);
@@ -441,12 +506,28 @@ store_t *store_open(const char *data_dir, const store_opts_t *opts, err_t *e)
         store_close(s);
         return NULL;
     }
+    if (!opts->readonly) {
+        /* Signals stay with the threads that wait for them (main's sigwait): the
+         * checkpointer starts with every signal blocked, whenever the store is opened. */
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        if (pthread_create(&s->ckpt_thread, NULL, checkpointer, s) == 0) s->ckpt_started = 1;
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+    }
     return s;
 }
 
 void store_close(store_t *s)
 {
     if (!s) return;
+    if (s->ckpt_started) {
+        pthread_mutex_lock(&s->ckpt_lock);
+        s->ckpt_stop = 1;
+        pthread_cond_signal(&s->ckpt_cond);
+        pthread_mutex_unlock(&s->ckpt_lock);
+        pthread_join(s->ckpt_thread, NULL);
+    }
     for (store_conn_t *c = s->conns, *n; c; c = n) {
         n = c->next;
         conn_free(c);
@@ -455,5 +536,7 @@ void store_close(store_t *s)
         if (tl_slots[i].gen == s->gen) tl_slots[i].conn = NULL;
     pthread_mutex_destroy(&s->lock);
     pthread_mutex_destroy(&s->write_lock);
+    pthread_mutex_destroy(&s->ckpt_lock);
+    pthread_cond_destroy(&s->ckpt_cond);
     free(s);
 }

@@ -33,6 +33,14 @@ struct store {
     pthread_mutex_t lock;
     pthread_mutex_t write_lock; /* see store_begin */
     store_conn_t *conns;
+    /* The checkpointer (see checkpointer()): its thread, and a wake-up when the WAL grew. */
+    pthread_t ckpt_thread;
+    int ckpt_started, ckpt_stop, ckpt_want;
+    pthread_mutex_t ckpt_lock;
+    pthread_cond_t ckpt_cond;
 };
+
+/* WAL pages after which the checkpointer is woken (SQLite's own auto-checkpoint default). */
+#define CKPT_PAGES 1000
 
 #endif
