@@ -11,12 +11,14 @@
 #include "base/nudge.h"
 #include "contact/contact.h"
 #include "contact/audit.h"
+#include "contact/retention.h"
 #include "dispatch/dispatch.h"
 #include "dispatch/sms.h"
 #include "flows/convapi.h"
 #include "flows/flows.h"
 #include "flows/hello.h"
 #include "flows/httpd.h"
+#include "flows/retention.h"
 #include "privacy/privacy.h"
 #include "stream/stream.h"
 
@@ -214,6 +216,16 @@ static void register_retention_steps(void)
 {
     privacy_register_builtin();
     privacy_sweep_register("stream_events", stream_sweep);
+    /* The contact center (#7 item 3): per-project settings "contact_center_retention". */
+    privacy_sweep_register("contact_center_anonymize", contact_retention_anonymize);
+    privacy_sweep_register("contact_center_delete", contact_retention_delete);
+    privacy_sweep_register("contact_center_events", contact_retention_events);
+    privacy_sweep_register("contact_audit", contact_retention_audit);
+    privacy_settings_register("contact_center_retention", contact_retention_settings_get,
+                              contact_retention_settings_patch);
+    /* Flows (#7 item 4). */
+    privacy_sweep_register("flows_anonymize", flows_retention_anonymize);
+    privacy_sweep_register("flows_delete", flows_retention_delete);
 }
 
 static int cmd_serve(config_t *cfg)
