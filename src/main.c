@@ -11,6 +11,7 @@
 #include "base/nudge.h"
 #include "contact/contact.h"
 #include "contact/audit.h"
+#include "contact/gdpr.h"
 #include "contact/retention.h"
 #include "dispatch/dispatch.h"
 #include "dispatch/sms.h"
@@ -226,6 +227,7 @@ static void register_retention_steps(void)
     /* Flows (#7 item 4). */
     privacy_sweep_register("flows_anonymize", flows_retention_anonymize);
     privacy_sweep_register("flows_delete", flows_retention_delete);
+    contact_anonymize_register(flows_retention_forget_contact); /* the DPO's anonymize */
 }
 
 static int cmd_serve(config_t *cfg)

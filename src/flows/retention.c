@@ -41,13 +41,11 @@ typedef struct {
     char *msg;
 } row_t;
 
-/* Read up to max candidates of one table into rows (msg already anonymized). */
-static int read_rows(store_conn_t *c, const char *sql, int wait, int64_t cutoff, row_t *rows,
-                     int max, err_t *e)
+/* Read up to max rows (id, msg) of one table into rows, msg already anonymized. */
+static int read_rows(store_stmt_t *st, int wait, row_t *rows, int max, err_t *e)
 {
-    store_stmt_t *st = store_query(c, e, sql, "id", cutoff, max);
     if (!st) return -1;
-    int n = 0, rc;
+    int n = 0, rc = 0;
     while (n < max && (rc = store_step(st, e)) == 1) {
         json_t *msg = json_loads(store_col_text(st, 1), 0, NULL);
         if (!json_is_object(msg)) {
@@ -65,41 +63,85 @@ static int read_rows(store_conn_t *c, const char *sql, int wait, int64_t cutoff,
     return rc < 0 && n < max ? -1 : n;
 }
 
-int64_t flows_retention_anonymize(store_conn_t *c, int64_t now_ms, int limit, err_t *e)
+/* Rewrite rows inside the caller's transaction; cutoff 0 = no age re-check. */
+static int64_t write_rows(store_conn_t *c, row_t *rows, int n, int64_t cutoff, err_t *e)
 {
-    int64_t cutoff = now_ms - FLOWS_RETENTION_ANONYMIZE_DAYS * DAY_MS;
-    row_t *rows = xcalloc((size_t)limit, sizeof *rows);
-    int n = read_rows(c,
-                      "SELECT id, msg FROM flows_waits WHERE created_at < $1 AND msg NOT LIKE "
-                      "'%" ANON_MARK "%' ORDER BY created_at LIMIT $2",
-                      1, cutoff, rows, limit, e);
-    if (n >= 0 && n < limit) {
-        int m = read_rows(c,
-                          "SELECT id, msg FROM flows_inbox WHERE created_at < $1 AND msg NOT "
-                          "LIKE '%" ANON_MARK "%' ORDER BY created_at LIMIT $2",
-                          0, cutoff, rows + n, limit - n, e);
-        n = m < 0 ? -1 : n + m;
-    }
-    int64_t total = n < 0 ? -1 : 0;
-    if (n > 0 && store_begin(c, e) < 0) total = -1;
+    int64_t total = 0;
     for (int i = 0; total >= 0 && i < n; i++) {
         int64_t r =
             rows[i].wait
                 ? store_exec(c, e,
                              "UPDATE flows_waits SET msg = $2, contact_id = '[anonymized]:' || "
-                             "id, conversation_id = '' WHERE id = $1 AND created_at < $3",
+                             "id, conversation_id = '' WHERE id = $1 AND ($3 = 0 OR created_at < "
+                             "$3)",
                              "ssi", rows[i].id, rows[i].msg, cutoff)
                 : store_exec(c, e,
-                             "UPDATE flows_inbox SET msg = $2 WHERE id = $1 AND created_at < $3",
+                             "UPDATE flows_inbox SET msg = $2 WHERE id = $1 AND ($3 = 0 OR "
+                             "created_at < $3)",
                              "ssi", rows[i].id, rows[i].msg, cutoff);
         total = r < 0 ? -1 : total + r;
     }
-    if (n > 0 && total >= 0 && store_commit(c, e) < 0) total = -1;
-    if (n > 0 && total < 0) store_rollback(c);
-    for (int i = 0; i < (n > 0 ? n : 0); i++)
+    return total;
+}
+
+static void free_rows(row_t *rows, int n)
+{
+    for (int i = 0; i < n; i++)
         free(rows[i].msg);
     free(rows);
+}
+
+int64_t flows_retention_anonymize(store_conn_t *c, int64_t now_ms, int limit, err_t *e)
+{
+    int64_t cutoff = now_ms - FLOWS_RETENTION_ANONYMIZE_DAYS * DAY_MS;
+    row_t *rows = xcalloc((size_t)limit, sizeof *rows);
+    int n = read_rows(store_query(c, e,
+                                  "SELECT id, msg FROM flows_waits WHERE created_at < $1 AND msg "
+                                  "NOT LIKE '%" ANON_MARK "%' ORDER BY created_at LIMIT $2",
+                                  "id", cutoff, limit),
+                      1, rows, limit, e);
+    if (n >= 0 && n < limit) {
+        int m = read_rows(store_query(c, e,
+                                      "SELECT id, msg FROM flows_inbox WHERE created_at < $1 AND "
+                                      "msg NOT LIKE '%" ANON_MARK "%' ORDER BY created_at LIMIT $2",
+                                      "id", cutoff, limit - n),
+                          0, rows + n, limit - n, e);
+        n = m < 0 ? -1 : n + m;
+    }
+    int64_t total = n;
+    if (n > 0) {
+        if (store_begin(c, e) < 0) {
+            total = -1;
+        } else if ((total = write_rows(c, rows, n, cutoff, e)) < 0 || store_commit(c, e) < 0) {
+            store_rollback(c);
+            total = -1;
+        }
+    }
+    free_rows(rows, n > 0 ? n : 0);
     return total;
+}
+
+int flows_retention_forget_contact(store_conn_t *c, const char *project_id, const char *contact_id,
+                                   err_t *e)
+{
+    enum { MAX = 1000 };
+    row_t *rows = xcalloc(MAX, sizeof *rows);
+    int n = read_rows(store_query(c, e,
+                                  "SELECT id, msg FROM flows_waits WHERE project_id = $1 AND "
+                                  "contact_id = $2",
+                                  "ss", project_id, contact_id),
+                      1, rows, MAX, e);
+    if (n >= 0 && n < MAX) {
+        int m = read_rows(store_query(c, e,
+                                      "SELECT id, msg FROM flows_inbox WHERE project_id = $1 AND "
+                                      "msg LIKE '%' || $2 || '%'",
+                                      "ss", project_id, contact_id),
+                          0, rows + n, MAX - n, e);
+        n = m < 0 ? -1 : n + m;
+    }
+    int64_t r = n < 0 ? -1 : write_rows(c, rows, n, 0, e);
+    free_rows(rows, n > 0 ? n : 0);
+    return r < 0 ? -1 : 0;
 }
 
 int64_t flows_retention_delete(store_conn_t *c, int64_t now_ms, int limit, err_t *e)

@@ -36,6 +36,12 @@ int64_t flows_retention_anonymize(store_conn_t *c, int64_t now_ms, int limit, er
 /* Waits, inbox rows and handovers deleted (rows). */
 int64_t flows_retention_delete(store_conn_t *c, int64_t now_ms, int limit, err_t *e);
 
+/* The DPO's anonymize hook (contact/gdpr.h contact_anonymize_fn, registered by main.c):
+ * the waits of that contact and the pending conversation events naming it are anonymized
+ * at once, as above, inside the anonymize transaction. 0 or -1 with e filled. */
+int flows_retention_forget_contact(store_conn_t *c, const char *project_id, const char *contact_id,
+                                   err_t *e);
+
 /* Remove contact and conversation ids and channel identities from msg, at any depth, in
  * place. Returns how many keys went. */
 int flows_retention_strip(json_t *msg);

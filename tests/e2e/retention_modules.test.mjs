@@ -369,4 +369,19 @@ describe('flows retention (anonymize after 30 days, delete after 365)', () => {
     // Deployed flows are not data with a TTL.
     assert.equal((await p.api('GET', `/v1/projects/${pid}/flows`)).json.flows.length, FLOW.length);
   });
+
+  test("a DPO anonymizing a contact anonymizes its waiting conversation at once, no one else's", async () => {
+    await inbound(803, 'hi');
+    await inbound(804, 'hi');
+    await waitFor(() => waits().length === 2, 'two waits');
+    const [a, b] = waits();
+    const r = await p.api('POST', `/v1/projects/${pid}/contact/gdpr/contacts/${a.contact_id}:anonymize`);
+    assert.equal(r.status, 200, r.text);
+    const [a2, b2] = waits();
+    assert.equal(a2.contact_id, `[anonymized]:${a.id}`);
+    assert.equal(a2.conversation_id, '');
+    assert.ok(!a2.msg.includes(a.contact_id));
+    assert.equal(JSON.parse(a2.msg)._anonymized, true);
+    assert.deepEqual(b2, b, 'the other contact\'s wait is untouched');
+  });
 });

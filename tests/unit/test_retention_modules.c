@@ -278,7 +278,15 @@ static void test_flows_steps(void **state)
         exec(f->c, sql);
     }
     assert_int_equal(run(f, flows_retention_anonymize, T0 + 29 * DAY, 2), 0);
-    assert_int_equal(run(f, flows_retention_anonymize, T0 + 31 * DAY, 2), 6);
+    /* The DPO hook: one contact's wait at once, no one else's. */
+    err_t e = {0};
+    assert_int_equal(flows_retention_forget_contact(f->c, "PA", "CT1", &e), 0);
+    assert_int_equal(count(f->c, "SELECT count(*) FROM flows_waits WHERE contact_id = "
+                                 "'[anonymized]:W1' AND instr(msg, 'CT1') = 0"),
+                     1);
+    assert_int_equal(count(f->c, "SELECT count(*) FROM flows_waits WHERE contact_id LIKE 'CT%'"),
+                     2);
+    assert_int_equal(run(f, flows_retention_anonymize, T0 + 31 * DAY, 2), 5);
     assert_int_equal(
         count(f->c, "SELECT count(*) FROM flows_waits WHERE contact_id = "
                     "'[anonymized]:' || id AND conversation_id = '' AND instr(msg, 'CT') = 0 "
