@@ -11,6 +11,8 @@
 #include "base/nudge.h"
 #include "contact/contact.h"
 #include "contact/audit.h"
+#include "contact/gdpr.h"
+#include "contact/retention.h"
 #include "dispatch/dispatch.h"
 #include "dispatch/sms.h"
 #include "contact/gdpr.h"
@@ -19,6 +21,7 @@
 #include "flows/flows.h"
 #include "flows/hello.h"
 #include "flows/httpd.h"
+#include "flows/retention.h"
 #include "privacy/privacy.h"
 #include "stream/stream.h"
 
@@ -216,6 +219,17 @@ static void register_retention_steps(void)
 {
     privacy_register_builtin();
     privacy_sweep_register("stream_events", stream_sweep);
+    /* The contact center (#7 item 3): per-project settings "contact_center_retention". */
+    privacy_sweep_register("contact_center_anonymize", contact_retention_anonymize);
+    privacy_sweep_register("contact_center_delete", contact_retention_delete);
+    privacy_sweep_register("contact_center_events", contact_retention_events);
+    privacy_sweep_register("contact_audit", contact_retention_audit);
+    privacy_settings_register("contact_center_retention", contact_retention_settings_get,
+                              contact_retention_settings_patch);
+    /* Flows (#7 item 4). */
+    privacy_sweep_register("flows_anonymize", flows_retention_anonymize);
+    privacy_sweep_register("flows_delete", flows_retention_delete);
+    contact_anonymize_register(flows_retention_forget_contact); /* the DPO's anonymize */
 }
 
 static int cmd_serve(config_t *cfg)

@@ -79,8 +79,20 @@ int privacy_project_restore(store_conn_t *c, const char *project_id, err_t *e);
 
 /* {"contact_retention_policy": {"retention_type", "ttl_days"}} */
 json_t *privacy_settings_get(store_conn_t *c, const char *project_id, err_t *e);
-/* Apply a partial settings object; validates everything before writing. */
+/* Apply a partial settings object; validates everything before writing, and writes in
+ * one transaction (a section's error rolls back the whole PATCH). */
 json_t *privacy_settings_patch(store_conn_t *c, const char *project_id, json_t *body, err_t *e);
+
+/* A settings section owned by another module (e.g. "contact_center_retention" of
+ * src/contact/retention.h): GET shows get()'s object (new reference) under key; a PATCH
+ * naming key calls patch() with its value inside the PATCH's transaction; patch validates
+ * (precise INVALID_ARGUMENT naming "key.field") and writes, or returns -1 with e filled.
+ * Register at start-up, before serving (not thread-safe); up to 8 sections. */
+typedef json_t *(*privacy_settings_get_fn)(store_conn_t *c, const char *project_id, err_t *e);
+typedef int (*privacy_settings_patch_fn)(store_conn_t *c, const char *project_id, json_t *value,
+                                         err_t *e);
+void privacy_settings_register(const char *key, privacy_settings_get_fn get,
+                               privacy_settings_patch_fn patch);
 
 /* ---- backups ---- */
 

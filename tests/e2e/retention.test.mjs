@@ -199,7 +199,8 @@ describe('contact retention (project settings)', () => {
   after(async () => { await p.stop(); });
 
   test('settings default to persist; bad input answers a precise 400 and changes nothing', async () => {
-    assert.deepEqual(await f.ok('GET', '/settings'), { project_id: p.init.project_id, contact_retention_policy: { retention_type: 'PERSIST_RETENTION_POLICY', ttl_days: 0 } });
+    assert.deepEqual(await f.ok('GET', '/settings'), { project_id: p.init.project_id, contact_retention_policy: { retention_type: 'PERSIST_RETENTION_POLICY', ttl_days: 0 },
+      contact_center_retention: { anonymize_after_days: 90, delete_after_days: 365, audit_keep_days: 365 } });
     const bad = [
       [{ contact_retention_policy: { retention_type: 'CONTACT_EXPIRE_POLICY' } }, /ttl_days is required with CONTACT_EXPIRE_POLICY/],
       [{ contact_retention_policy: { retention_type: 'CONTACT_EXPIRE_POLICY', ttl_days: 0 } }, /contact_retention_policy\.ttl_days must be between 1 and 3650, got 0/],
