@@ -229,7 +229,6 @@ static void register_retention_steps(void)
     /* Flows (#7 item 4). */
     privacy_sweep_register("flows_anonymize", flows_retention_anonymize);
     privacy_sweep_register("flows_delete", flows_retention_delete);
-    contact_anonymize_register(flows_retention_forget_contact); /* the DPO's anonymize */
 }
 
 static int cmd_serve(config_t *cfg)

@@ -6,6 +6,7 @@
 #include "base/buf.h"
 #include "base/log.h"
 #include "flows/flows.h"
+#include "flows/retention.h"
 
 #include <jansson.h>
 #include <pthread.h>
@@ -125,13 +126,9 @@ int flows_gdpr_anonymize(store_conn_t *c, const char *project_id, const char *co
                    "instr(owner, $2) > 0 OR instr(value, $2) > 0)",
                    "ss", project_id, contact_id) < 0)
         return -1;
-    if (store_exec(c, e, "DELETE FROM flows_waits WHERE project_id = $1 AND contact_id = $2", "ss",
-                   project_id, contact_id) < 0)
-        return -1;
-    if (store_exec(c, e, "DELETE FROM flows_inbox WHERE project_id = $1 AND instr(msg, $2) > 0",
-                   "ss", project_id, contact_id) < 0)
-        return -1;
-    return 0;
+    /* Waiting conversations and queued inbound messages keep their place, stripped of the
+     * person (the same rule as the 30-day retention step). */
+    return flows_retention_forget_contact(c, project_id, contact_id, e);
 }
 
 void flows_claim_cleanup(void)

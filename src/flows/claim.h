@@ -18,8 +18,9 @@ int flows_claims_inbound(const char *project_id, const char *app_id);
 void flows_claim_cleanup(void);
 
 /* The GDPR hook (contact_anonymize_fn): inside the anonymize transaction, remove what
- * Flows holds about contact_id: context entries keyed by it or holding it, conversations
- * waiting at "await response", and queued inbound messages for it. */
+ * Flows holds about contact_id: context entries keyed by it or holding it are deleted;
+ * conversations waiting at "await response" and queued inbound messages are stripped of
+ * the person (flows_retention_forget_contact). */
 int flows_gdpr_anonymize(store_conn_t *c, const char *project_id, const char *contact_id, err_t *e);
 
 #endif
