@@ -49,6 +49,8 @@ async function contactCenter() {
   const p = await startParley({ env: { PARLEY_CHANNELS_WHATSAPP_URL: wa.url } });
   const pid = p.init.project_id;
   const base = `/v1/projects/${pid}/contact`;
+  // Without flows: the default Hello world flow would take the customers' messages.
+  assert.equal((await p.api('POST', `/v1/projects/${pid}/flows`, { body: { flows: [] } })).status, 200);
   const admin = async (method, path, body) => {
     const r = await p.api(method, `${base}${path}`, { body });
     assert.equal(r.status, 200, `${method} ${path}: ${r.text}`);

@@ -19,7 +19,7 @@ function ulid() {
 let p, sinch, wh, db;
 
 function sql(q) {
-  return execFileSync('sqlite3', [db, q], { encoding: 'utf8' });
+  return execFileSync('sqlite3', ['-cmd', '.timeout 5000', db, q], { encoding: 'utf8' });
 }
 
 // The apps API is written elsewhere: insert app rows directly (WAL allows it while the server runs).
