@@ -132,6 +132,17 @@ describe('flows runtime', () => {
     assert.equal(a.msg.__enc__, true);
     assert.equal(a.msg.length, 1200);
     assert.equal(a.msg.data.length, 1000);
+    // an entry that would exceed 256 KiB is replaced by a note
+    const huge = JSON.stringify(Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`k${i}`, 'x'.repeat(1000)])));
+    await deploy(p, base, [
+      { id: 'tL', type: 'tab', label: 'L' },
+      { id: 'iH', type: 'inject', z: 'tL', props: [{ p: 'payload', v: huge, vt: 'json' }], wires: [['dH']] },
+      { id: 'dH', type: 'debug', z: 'tL', wires: [] },
+    ]);
+    await p.api('POST', `${base}/inject/iH`, { body: {} });
+    const h = byNode(await waitDebug(p, base, (x) => byNode(x, 'dH').length), 'dH')[0];
+    assert.equal(h.format, 'Object');
+    assert.match(h.msg, /^\(too large to show: \d+ bytes\)$/);
   });
 
   test('switch rule types and checkall false', async () => {
