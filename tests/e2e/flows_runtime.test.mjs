@@ -324,6 +324,20 @@ describe('flows runtime', () => {
     assert.equal(vs.filter((v) => v === 'v2').length, 1);
   });
 
+  test('inject button with the editor\'s own props', async () => {
+    await deploy(p, base, [
+      { id: 'tU', type: 'tab', label: 'U' },
+      { id: 'iU', type: 'inject', z: 'tU', props: [{ p: 'payload', v: 'configured', vt: 'str' }], wires: [['dU']] },
+      { id: 'dU', type: 'debug', z: 'tU', complete: 'true', wires: [] },
+    ]);
+    await p.api('POST', `${base}/inject/iU`, { body: { __user_inject_props__: [{ p: 'payload', v: '7', vt: 'num' }, { p: 'topic', v: 'manual', vt: 'str' }] } });
+    const e = await waitDebug(p, base, (x) => byNode(x, 'dU').length === 1);
+    const m = byNode(e, 'dU')[0].msg;
+    assert.equal(m.payload, 7);
+    assert.equal(m.topic, 'manual');
+    assert.equal(m.__user_inject_props__, undefined);
+  });
+
   test('repeat interval inject runs until undeployed', async () => {
     await deploy(p, base, [
       { id: 'tR', type: 'tab', label: 'R' },
