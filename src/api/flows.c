@@ -131,6 +131,12 @@ static void flows_get_all(http_req_t *req)
         http_reply_err(req, &e);
         return;
     }
+    const char *ver = http_header(req, "Node-RED-API-Version");
+    if (ver && strcmp(ver, "v1") == 0) { /* Node-RED's v1 shape: the bare array */
+        http_reply_raw(req, 200, "application/json", text, strlen(text));
+        free(text);
+        return;
+    }
     size_t len = strlen(text) + strlen(rev) + 32;
     char *body = malloc(len);
     int n = snprintf(body, len, "{\"rev\":\"%s\",\"flows\":%s}", rev, text);
