@@ -131,6 +131,12 @@ static void flows_get_all(http_req_t *req)
         http_reply_err(req, &e);
         return;
     }
+    const char *ver = http_header(req, "Node-RED-API-Version");
+    if (ver && strcmp(ver, "v1") == 0) { /* Node-RED's v1 shape: the bare array */
+        http_reply_raw(req, 200, "application/json", text, strlen(text));
+        free(text);
+        return;
+    }
     size_t len = strlen(text) + strlen(rev) + 32;
     char *body = malloc(len);
     int n = snprintf(body, len, "{\"rev\":\"%s\",\"flows\":%s}", rev, text);
@@ -436,6 +442,8 @@ static void flows_inject_button(http_req_t *req)
     if (api_convo_ctx(req, &cx) < 0) return;
     const char *id = http_param(req, "node_id");
     json_t *msg = flows_msg_new();
+    json_t *body = http_json(req), *user = json_object_get(body, "__user_inject_props__");
+    if (json_is_array(user)) json_object_set(msg, "__user_inject_props__", user);
     if (flows_inject(cx.project_id, id, msg) < 0) {
         http_reply_error(req, ERR_NOT_FOUND, "node %s is not deployed", id);
         return;

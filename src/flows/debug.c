@@ -17,7 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FLOWS_DEBUG_RING 1000
+#define FLOWS_DEBUG_RING      1000
+#define FLOWS_DEBUG_ENTRY_MAX (256 * 1024) /* bytes of one entry's JSON */
 
 typedef struct {
     int64_t seq[FLOWS_DEBUG_RING];
@@ -56,6 +57,13 @@ void flows_debug_push(const char *project_id, json_t *entry)
     snprintf(id, sizeof id, "%lld", (long long)seq);
     json_object_set_new(entry, "id", json_string(id));
     char *text = json_dumps(entry, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (text && strlen(text) > FLOWS_DEBUG_ENTRY_MAX) { /* keep the ring's memory bounded */
+        char note[96];
+        snprintf(note, sizeof note, "(too large to show: %zu bytes)", strlen(text));
+        free(text);
+        json_object_set_new(entry, "msg", json_string(note));
+        text = json_dumps(entry, JSON_COMPACT | JSON_ENCODE_ANY);
+    }
     json_decref(entry);
     if (!text) text = xstrdup("{}");
     ring_t *r = ring_get(project_id, 1);

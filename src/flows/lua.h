@@ -12,10 +12,11 @@
  *
  * Sandbox: base functions without dofile/loadfile/require/collectgarbage(except count,
  * collect, step); load() is text-only and defaults to the caller's environment; string
- * (no string.dump), table, math, utf8, coroutine; os.time/os.date/os.clock only; no io,
- * package, debug. Each call gets an instruction budget (count hook) and the project's state
- * a memory cap (counting allocator); exceeding either is a Lua error the caller reports as a
- * node error. Nothing in here aborts the process on bad code.
+ * (no string.dump; find/match/gmatch/gsub metered, see lua_pattern.h), table, math, utf8,
+ * coroutine; os.time/os.date/os.clock only; no io, package, debug. Each call gets an
+ * instruction budget (count hook) and the project's state a memory cap (counting
+ * allocator); exceeding either is a Lua error the caller reports as a node error. Nothing in
+ * here aborts the process on bad code.
  *
  * Ownership: flows_lua_free frees the state and must be called after every script of the
  * state was freed. JSON passed in is borrowed; JSON handed out (results, send callbacks)

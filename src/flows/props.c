@@ -28,6 +28,7 @@ static int add_key(flows_path_t *p, const char *s, size_t len, err_t *e)
 {
     if (p->n >= FLOWS_PATH_MAX) return err_set(e, ERR_INVALID_ARGUMENT, "property path too deep");
     p->seg[p->n].is_index = 0;
+    p->seg[p->n].idx = 0;
     p->seg[p->n].key = strndup(s, len);
     p->n++;
     return 0;
@@ -209,7 +210,7 @@ int flows_prop_delete(json_t *obj, const char *expr)
     int rc = 0;
     if (cur && seg_get(cur, &p, p.n - 1)) {
         const typeof(p.seg[0]) *s = &p.seg[p.n - 1];
-        if (json_is_array(cur))
+        if (json_is_array(cur) && s->is_index)
             rc = json_array_remove(cur, (size_t)s->idx) == 0;
         else if (s->is_index) {
             char k[32];

@@ -61,6 +61,8 @@ describe('flows admin API', () => {
     const ex = await p.api('GET', `${base}/flows`);
     assert.deepEqual(ex.json.flows, good);
     assert.equal(ex.json.rev, r.json.rev);
+    const v1 = await p.api('GET', `${base}/flows`, { headers: { 'Node-RED-API-Version': 'v1' } });
+    assert.deepEqual(v1.json, good);
   });
 
   test('stale rev is 409 ABORTED and changes nothing; the current rev deploys', async () => {

@@ -132,6 +132,17 @@ describe('flows runtime', () => {
     assert.equal(a.msg.__enc__, true);
     assert.equal(a.msg.length, 1200);
     assert.equal(a.msg.data.length, 1000);
+    // an entry that would exceed 256 KiB is replaced by a note
+    const huge = JSON.stringify(Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`k${i}`, 'x'.repeat(1000)])));
+    await deploy(p, base, [
+      { id: 'tL', type: 'tab', label: 'L' },
+      { id: 'iH', type: 'inject', z: 'tL', props: [{ p: 'payload', v: huge, vt: 'json' }], wires: [['dH']] },
+      { id: 'dH', type: 'debug', z: 'tL', wires: [] },
+    ]);
+    await p.api('POST', `${base}/inject/iH`, { body: {} });
+    const h = byNode(await waitDebug(p, base, (x) => byNode(x, 'dH').length), 'dH')[0];
+    assert.equal(h.format, 'Object');
+    assert.match(h.msg, /^\(too large to show: \d+ bytes\)$/);
   });
 
   test('switch rule types and checkall false', async () => {
@@ -311,6 +322,20 @@ describe('flows runtime', () => {
     const vs = byNode(e, 'dOn').map((y) => y.msg);
     assert.equal(vs.filter((v) => v === 'v1').length, 1);
     assert.equal(vs.filter((v) => v === 'v2').length, 1);
+  });
+
+  test('inject button with the editor\'s own props', async () => {
+    await deploy(p, base, [
+      { id: 'tU', type: 'tab', label: 'U' },
+      { id: 'iU', type: 'inject', z: 'tU', props: [{ p: 'payload', v: 'configured', vt: 'str' }], wires: [['dU']] },
+      { id: 'dU', type: 'debug', z: 'tU', complete: 'true', wires: [] },
+    ]);
+    await p.api('POST', `${base}/inject/iU`, { body: { __user_inject_props__: [{ p: 'payload', v: '7', vt: 'num' }, { p: 'topic', v: 'manual', vt: 'str' }] } });
+    const e = await waitDebug(p, base, (x) => byNode(x, 'dU').length === 1);
+    const m = byNode(e, 'dU')[0].msg;
+    assert.equal(m.payload, 7);
+    assert.equal(m.topic, 'manual');
+    assert.equal(m.__user_inject_props__, undefined);
   });
 
   test('repeat interval inject runs until undeployed', async () => {

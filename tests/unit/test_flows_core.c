@@ -132,6 +132,52 @@ static void test_regex(void **state)
     assert_non_null(strstr(e.message, "bad regular expression"));
 }
 
+/* ---- typed inputs without a node (no context or env) ---- */
+
+static void test_typed_eval(void **state)
+{
+    (void)state;
+    err_t e;
+    json_t *v;
+    assert_int_equal(flows_typed_eval(NULL, NULL, "num", "0x10", &v, &e), 1);
+    assert_int_equal(json_integer_value(v), 16);
+    json_decref(v);
+    assert_int_equal(flows_typed_eval(NULL, NULL, "num", "2.5", &v, &e), 1);
+    assert_true(json_real_value(v) == 2.5);
+    json_decref(v);
+    assert_int_equal(flows_typed_eval(NULL, NULL, "num", "abc", &v, &e), -1);
+    assert_int_equal(flows_typed_eval(NULL, NULL, "bool", "true", &v, &e), 1);
+    assert_true(json_is_true(v));
+    assert_int_equal(flows_typed_eval(NULL, NULL, "bool", "yes", &v, &e), 1);
+    assert_true(json_is_false(v));
+    assert_int_equal(flows_typed_eval(NULL, NULL, "json", "{\"a\":[1]}", &v, &e), 1);
+    assert_int_equal(json_integer_value(json_array_get(json_object_get(v, "a"), 0)), 1);
+    json_decref(v);
+    assert_int_equal(flows_typed_eval(NULL, NULL, "json", "{", &v, &e), -1);
+    assert_non_null(strstr(e.message, "invalid JSON"));
+    assert_int_equal(flows_typed_eval(NULL, NULL, "bin", "\"AB\"", &v, &e), 1);
+    assert_int_equal(json_array_size(v), 2);
+    assert_int_equal(json_integer_value(json_array_get(v, 0)), 65);
+    json_decref(v);
+    assert_int_equal(flows_typed_eval(NULL, NULL, "date", "", &v, &e), 1);
+    assert_true(json_integer_value(v) > 1700000000000LL);
+    json_decref(v);
+    assert_int_equal(flows_typed_eval(NULL, NULL, "date", "iso", &v, &e), 1);
+    assert_int_equal(strlen(json_string_value(v)), 24);
+    json_decref(v);
+    assert_int_equal(flows_typed_eval(NULL, NULL, "string", "s", &v, &e), 1); /* old alias */
+    assert_string_equal(json_string_value(v), "s");
+    json_decref(v);
+    json_t *msg = json_loads("{\"payload\":{\"x\":1}}", 0, NULL);
+    assert_int_equal(flows_typed_eval(NULL, msg, "msg", "payload.x", &v, &e), 1);
+    assert_int_equal(json_integer_value(v), 1);
+    json_decref(v);
+    assert_int_equal(flows_typed_eval(NULL, msg, "msg", "payload.y", &v, &e), 0);
+    assert_null(v);
+    json_decref(msg);
+    assert_int_equal(flows_typed_eval(NULL, NULL, "jsonata", "1", &v, &e), -1);
+}
+
 /* ---- crontab ---- */
 
 static void test_cron(void **state)
@@ -457,6 +503,7 @@ int main(void)
         cmocka_unit_test(test_js_helpers),
         cmocka_unit_test(test_regex),
         cmocka_unit_test(test_cron),
+        cmocka_unit_test(test_typed_eval),
         cmocka_unit_test(test_validate),
         cmocka_unit_test_setup_teardown(test_switch_rules, rt_setup, rt_teardown),
         cmocka_unit_test_setup_teardown(test_switch_else_and_first, rt_setup, rt_teardown),

@@ -190,7 +190,9 @@ static void schedule_next(flows_node_t *n)
 static void inject_input(flows_node_t *n, json_t *msg)
 {
     json_t *cfg = flows_node_config(n);
-    json_t *props = props_of(cfg);
+    json_t *user = json_object_get(msg, "__user_inject_props__"); /* editor's "inject now" */
+    json_t *props = json_is_array(user) ? json_incref(user) : props_of(cfg);
+    json_object_del(msg, "__user_inject_props__");
     size_t i;
     json_t *pr;
     buf_t errs = {0};
