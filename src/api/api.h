@@ -70,10 +70,10 @@ API_ROUTES(messages);
 API_ROUTES(webhooks);
 API_ROUTES(inbound);
 API_ROUTES(privacy);
-API_ROUTES(flows); /* core: flows admin API and debug stream (flows.c) */
-API_ROUTES(flows_http); /* io: public /flows/{project_id}/... (flows_http.c) */
-API_ROUTES(contact_people); /* contact: login, users, invitations (people) */
-API_ROUTES(contact_gdpr);   /* contact: audit, GDPR, CSV (people) */
+API_ROUTES(flows);             /* core: flows admin API and debug stream (flows.c) */
+API_ROUTES(flows_http);        /* io: public /flows/{project_id}/... (flows_http.c) */
+API_ROUTES(contact_people);    /* contact: login, users, invitations (people) */
+API_ROUTES(contact_gdpr);      /* contact: audit, GDPR, CSV (people) */
 API_ROUTES(contact_routing);   /* contact: configurator (routing) */
 API_ROUTES(contact_workspace); /* contact: queue, workspace, events (routing) */
 

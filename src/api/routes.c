@@ -30,7 +30,7 @@ const http_route_t *api_routes(size_t *n)
             {api_webhooks_routes, api_webhooks_nroutes},
             {api_inbound_routes, api_inbound_nroutes},
             {api_privacy_routes, api_privacy_nroutes},
-            {api_flows_routes, api_flows_nroutes}, /* core */
+            {api_flows_routes, api_flows_nroutes},           /* core */
             {api_flows_http_routes, api_flows_http_nroutes}, /* io */
             {api_contact_people_routes, api_contact_people_nroutes},
             {api_contact_gdpr_routes, api_contact_gdpr_nroutes},

@@ -23,10 +23,10 @@
 
 /* A request for the dispatcher to perform. */
 typedef struct {
-    char method[8];                        /* "POST", "GET" */
-    char *url;                             /* malloc'd, absolute */
-    char *headers[CHANNEL_MAX_HEADERS];    /* malloc'd "Name: value" lines, NULL-terminated */
-    char *body;                            /* malloc'd (may be NULL for GET) */
+    char method[8];                     /* "POST", "GET" */
+    char *url;                          /* malloc'd, absolute */
+    char *headers[CHANNEL_MAX_HEADERS]; /* malloc'd "Name: value" lines, NULL-terminated */
+    char *body;                         /* malloc'd (may be NULL for GET) */
     size_t body_len;
 } channel_http_t;
 
@@ -39,34 +39,34 @@ void channel_http_header(channel_http_t *h, const char *fmt, ...)
 
 /* What to send, and with which credential. */
 typedef struct {
-    const char *base_url;        /* provider API base, e.g. "https://graph.facebook.com/v19.0";
-                                    configurable so tests point adapters at local fakes */
-    json_t *credential;          /* the app's unsealed credential object for this channel,
-                                    e.g. {"claimed_identity":"...","token":"..."} */
-    const char *recipient;       /* the contact's identity on this channel */
-    json_t *app_message;         /* a validated AppMessage (convo_message_check_app) */
-    json_t *channel_properties;  /* SendMessageRequest.channel_properties, may be NULL */
-    const char *message_id;      /* Parley's message id (for idempotency keys, references) */
+    const char *base_url;       /* provider API base, e.g. "https://graph.facebook.com/v19.0";
+                                   configurable so tests point adapters at local fakes */
+    json_t *credential;         /* the app's unsealed credential object for this channel,
+                                   e.g. {"claimed_identity":"...","token":"..."} */
+    const char *recipient;      /* the contact's identity on this channel */
+    json_t *app_message;        /* a validated AppMessage (convo_message_check_app) */
+    json_t *channel_properties; /* SendMessageRequest.channel_properties, may be NULL */
+    const char *message_id;     /* Parley's message id (for idempotency keys, references) */
 } channel_send_t;
 
 typedef enum {
-    CHANNEL_SENT = 0,     /* accepted by the provider */
-    CHANNEL_RETRY,        /* transient (5xx, 429, timeout): try the same channel again later */
-    CHANNEL_FAILED,       /* permanent for this channel: fall back to the next one */
+    CHANNEL_SENT = 0, /* accepted by the provider */
+    CHANNEL_RETRY,    /* transient (5xx, 429, timeout): try the same channel again later */
+    CHANNEL_FAILED,   /* permanent for this channel: fall back to the next one */
 } channel_outcome_t;
 
 typedef struct {
     channel_outcome_t outcome;
-    char provider_id[160];   /* the provider's id of the sent message (for receipts) */
-    char reason_code[64];    /* on failure: a Sinch Reason.code, e.g. RECIPIENT_NOT_REACHABLE */
-    char description[256];   /* on failure: the provider's own words */
+    char provider_id[160]; /* the provider's id of the sent message (for receipts) */
+    char reason_code[64];  /* on failure: a Sinch Reason.code, e.g. RECIPIENT_NOT_REACHABLE */
+    char description[256]; /* on failure: the provider's own words */
 } channel_result_t;
 
 /* ---- inbound ---- */
 
 /* An inbound webhook request as the HTTP layer received it. */
 typedef struct {
-    const char *method;                           /* "POST" or "GET" (verify handshakes) */
+    const char *method; /* "POST" or "GET" (verify handshakes) */
     const char *body;
     size_t body_len;
     const char *(*header)(void *cls, const char *name); /* case-insensitive lookup */
@@ -81,14 +81,14 @@ typedef enum {
 
 typedef struct {
     channel_event_kind_t kind;
-    char identity[256];        /* the contact's identity on this channel (sender/recipient) */
-    char provider_id[160];     /* MESSAGE: the provider's message id (for de-duplication);
-                                  RECEIPT: the provider id of the message it reports on */
-    json_t *contact_message;   /* MESSAGE: a Sinch ContactMessage, e.g. {"text_message":{..}} */
-    char status[24];           /* RECEIPT: QUEUED_ON_CHANNEL, DELIVERED, READ or FAILED */
-    char reason_code[64];      /* RECEIPT FAILED: a Sinch Reason.code */
-    char display_name[128];    /* MESSAGE: the sender's profile name, when the payload has one */
-    int64_t time_ms;           /* when the provider says it happened (0 = unknown) */
+    char identity[256];      /* the contact's identity on this channel (sender/recipient) */
+    char provider_id[160];   /* MESSAGE: the provider's message id (for de-duplication);
+                                RECEIPT: the provider id of the message it reports on */
+    json_t *contact_message; /* MESSAGE: a Sinch ContactMessage, e.g. {"text_message":{..}} */
+    char status[24];         /* RECEIPT: QUEUED_ON_CHANNEL, DELIVERED, READ or FAILED */
+    char reason_code[64];    /* RECEIPT FAILED: a Sinch Reason.code */
+    char display_name[128];  /* MESSAGE: the sender's profile name, when the payload has one */
+    int64_t time_ms;         /* when the provider says it happened (0 = unknown) */
 } channel_event_t;
 
 typedef struct {

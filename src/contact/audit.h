@@ -1,5 +1,5 @@
 /* audit.h: the GDPR audit log (tables contact_audit, contact_audit_state and
- * contact_anonymized in 006_contact_people.sql): one row per change of a contact's personal
+ * contact_anonymized in 008_contact_people.sql): one row per change of a contact's personal
  * data {id, time, actor, action, subject (contact id), attribute, new value}.
  *
  * Changes made through the Conversation API (and anything else that goes through convo:
@@ -7,9 +7,10 @@
  * stream: the consumer "audit" diffs each CONTACT_* event against the last values it saw
  * (contact_audit_state) and writes one row per changed attribute, in the transaction
  * that advances its cursor; MESSAGE_INBOUND / MESSAGE_SUBMIT / MESSAGE_DELETE and
- * CONVERSATION_DELETE become `transcript` rows naming the message or conversation. Direct writers (import/export, anonymize) call
- * contact_audit_write in their own transaction. Values of an anonymized contact are never
- * written again: they read "[anonymized]". Returned JSON is owned by the caller. */
+ * CONVERSATION_DELETE become `transcript` rows naming the message or conversation. Direct writers
+ * (import/export, anonymize) call contact_audit_write in their own transaction. Values of an
+ * anonymized contact are never written again: they read "[anonymized]". Returned JSON is owned by
+ * the caller. */
 #ifndef PARLEY_CONTACT_AUDIT_H
 #define PARLEY_CONTACT_AUDIT_H
 

@@ -1,6 +1,6 @@
 /* people.h: the contact center's people: users and their roles (the users table of
  * 001_foundation), invitations, login sessions with their CSRF tokens, and failed-login
- * rate limiting (tables in 006_contact_people.sql). No HTTP here: src/api/contact_people.c
+ * rate limiting (tables in 008_contact_people.sql). No HTTP here: src/api/contact_people.c
  * and contact_session.c translate.
  *
  * Secrets (session and invitation tokens) are 256-bit random values handed to the client

@@ -208,7 +208,7 @@ static void busy(dispatch_t *d, const job_t *list, const char *target_id, const 
         }
 }
 
-/* The outbox's lane of a row (migration 005_outbox_lanes, index outbox_lane). */
+/* The outbox's lane of a row (migration 010_outbox_lanes, index outbox_lane). */
 #define LANE "(CASE WHEN kind = 'deliver' THEN app_id ELSE target_id END)"
 
 typedef struct {

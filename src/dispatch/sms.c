@@ -110,8 +110,7 @@ static int settings_of(sms_t *m, json_t *cred, sms_settings_t *st, err_t *e)
         const config_smsc_t *c = NULL;
         for (int i = 0; i < m->cfg->nsmsc && !c; i++)
             if (strcmp(m->cfg->smsc[i].name, token) == 0) c = &m->cfg->smsc[i];
-        if (!c)
-            /* Never echo the token: it may be a secret mistyped as a name. */
+        if (!c) /* Never echo the token: it may be a secret mistyped as a name. */
             return err_set(e, ERR_INVALID_ARGUMENT,
                            "the SMS credential's token is neither an smpp:// URL nor the name of "
                            "an [smsc.NAME] section of parley.conf");

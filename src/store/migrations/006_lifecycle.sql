@@ -1,4 +1,4 @@
--- 005_lifecycle: data lifecycle (src/privacy/). Project settings (a Parley extension:
+-- 006_lifecycle: data lifecycle (src/privacy/). Project settings (a Parley extension:
 -- contact retention), and the indexes the retention sweeper needs so that each batch
 -- reads only what it removes.
 CREATE TABLE project_settings (

@@ -1,4 +1,4 @@
--- 006_flows: Flows (issue 5). One file for the whole flows module: core tables first,
+-- 007_flows: Flows (issue 5). One file for the whole flows module: core tables first,
 -- then the lua and io helpers' tables (append below, each in its own block).
 
 -- Every deployed flow set of a project, kept as the exact text that was deployed (export

@@ -1,4 +1,4 @@
--- 006_contact_people: the contact center's people side. Login sessions and invitations
+-- 008_contact_people: the contact center's people side. Login sessions and invitations
 -- (tokens stored only as BLAKE2b hashes), failed-login records for rate limiting, and the
 -- GDPR audit log with the per-contact snapshot the audit consumer diffs against.
 CREATE TABLE contact_sessions (

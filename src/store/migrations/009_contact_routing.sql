@@ -1,4 +1,4 @@
--- 007_contact_routing: the contact center's routing (src/contact, routing half): apps linked
+-- 009_contact_routing: the contact center's routing (src/contact, routing half): apps linked
 -- as Contact channels, skills, agents' settings and skills, categories and their rules, the
 -- contact-center conversations (queue and assignments), internal notes, and the per-user
 -- event log that the real-time stream (SSE) resumes from. Agents are users (table users).

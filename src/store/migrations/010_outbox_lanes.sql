@@ -1,4 +1,4 @@
--- 005_outbox_lanes: claiming outbox rows by lane, in time independent of the backlog. A
+-- 010_outbox_lanes: claiming outbox rows by lane, in time independent of the backlog. A
 -- lane is what the dispatcher's in-flight limits are shared by: the app for message
 -- deliveries (each message is its own target), the target (webhook, credential check) for
 -- everything else. The dispatcher lists the lanes with a skip scan of this index and reads

@@ -1,4 +1,4 @@
--- 010_retention_modules: retention of the contact center (src/contact/retention.c) and of
+-- 011_retention_modules: retention of the contact center (src/contact/retention.c) and of
 -- Flows (src/flows/retention.c), issue #7 items 3 and 4. The per-project contact-center
 -- retention settings (no row = the defaults: anonymize after 90 days, delete after 365,
 -- audit log kept 365), and the indexes the sweep steps need so that each batch reads only
