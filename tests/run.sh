@@ -29,10 +29,12 @@ run_unit() {
   if ((n == 0)); then echo "no unit test binaries in $dir" >&2; status=1; fi
 }
 
+# --test-force-exit: a file whose tests are done exits even if a failed after-hook left a
+# server or child process open (that used to hang the whole run instead of failing it).
 run_e2e() {
   [[ -d tests/e2e/node_modules ]] || { echo "tests/e2e/node_modules missing: run scripts/deps.sh test" >&2; status=1; return; }
   export PARLEY_BIN=${PARLEY_BIN:-$PWD/build/asan/parley}
-  (cd tests/e2e && node --test --test-concurrency=1 --test-reporter=tap ./*.test.mjs) >"$log" 2>&1
+  (cd tests/e2e && node --test --test-concurrency=1 --test-force-exit --test-reporter=tap ./*.test.mjs) >"$log" 2>&1
   local rc=$?
   local p f
   p=$(grep -E '^# pass ' "$log" | awk '{print $3}')

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 struct http_server {
@@ -381,8 +382,12 @@ int http_server_port(const http_server_t *s)
 void http_server_stop(http_server_t *s, int grace_s)
 {
     if (!s) return;
+    /* The listen socket is ours once quiesced. Shut it down at once (new connections are
+     * refused) but close it only after the daemon stopped: each pool thread removes it
+     * from its own epoll set after this call returns, and a socket already closed makes
+     * that fail, which libmicrohttpd treats as fatal (an abort at shutdown, seen in CI). */
     MHD_socket lsock = MHD_quiesce_daemon(s->daemon);
-    if (lsock != MHD_INVALID_SOCKET) close(lsock);
+    if (lsock != MHD_INVALID_SOCKET) shutdown(lsock, SHUT_RDWR);
     http_sse_shutdown(); /* event streams end now; they would never finish by themselves */
     int64_t deadline = clock_mono_ms() + (int64_t)grace_s * 1000;
     while (atomic_load(&s->inflight) > 0 && clock_mono_ms() < deadline)
@@ -401,6 +406,7 @@ void http_server_stop(http_server_t *s, int grace_s)
         }
     }
     MHD_stop_daemon(s->daemon);
+    if (lsock != MHD_INVALID_SOCKET) close(lsock);
     http_sse_reset();
     http_router_free(s->router);
     http_metrics_shutdown();

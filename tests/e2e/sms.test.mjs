@@ -66,7 +66,9 @@ describe('SMS over SMPP', () => {
     await sinch.conversation.webhooks.create({ webhookCreateRequestBody: { app_id: app.id, target: `${hooks.url}/cb`, secret: SECRET,
       triggers: ['MESSAGE_DELIVERY', 'MESSAGE_INBOUND', 'MESSAGE_SUBMIT'] } });
   });
-  after(async () => { await p.stop(); smsc.stop(); await hooks.close(); await tg.close(); });
+  // Stop everything even when parley's stop fails (a failure used to leave the SMSC peer
+  // running, which kept this file's process, and the whole run, from ever ending).
+  after(async () => { try { await p.stop(); } finally { smsc.stop(); await hooks.close(); await tg.close(); } });
 
   test('the credential binds to the SMSC and becomes ACTIVE; the token is masked', async () => {
     assert.equal((await waitState(app.id, 'ACTIVE')).status, 'ACTIVE');
