@@ -118,7 +118,7 @@ typedef struct {
     store_t *store;
     char project[27], user[27];
     int64_t cursor;  /* last id sent */
-    int64_t checked; /* head seen at the last query */
+    int64_t checked; /* newest id for this user published at the last query */
     int64_t queried_ms;
     int greeted;
 } sse_src_t;
@@ -130,9 +130,9 @@ static int sse_poll(void *ud, buf_t *out)
         s->greeted = 1;
         buf_puts(out, ": contact events\n\n");
     }
-    int64_t head = contact_events_head(), now = clock_mono_ms();
-    /* Nothing published since the last look: skip the query (but look at least every few
-     * seconds, in case an id was published before its row was readable). */
+    int64_t head = contact_events_latest(s->project, s->user), now = clock_mono_ms();
+    /* Nothing published for this user since the last look: skip the query (but look at
+     * least every few seconds, in case an id was published before its row was readable). */
     if (head <= s->checked && now - s->queried_ms < 3000) return 0;
     err_t e;
     store_conn_t *c = store_conn(s->store, &e);

@@ -288,4 +288,5 @@ void contact_stop(void)
         W.started = 0;
     }
     contact_queue_shutdown();
+    contact_events_reset();
 }

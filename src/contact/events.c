@@ -8,12 +8,105 @@
 
 #include "base/clock.h"
 
+#include "base/buf.h"
+
+#include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 
 static _Atomic int64_t g_head;
-static _Thread_local int64_t tl_pending;
 static void (*_Atomic g_notify)(void);
+
+/* Newest published id per "project|user" ("project|*" for everyone, "project|" for any
+ * user), so that a parked stream polled by a notify that is not for it skips its query. */
+#define KEY_MAX 64
+typedef struct {
+    char key[KEY_MAX];
+    int64_t id;
+} latest_t;
+static pthread_mutex_t g_latest_mu = PTHREAD_MUTEX_INITIALIZER;
+static latest_t *g_latest;
+static size_t g_latest_cap, g_latest_n;
+
+/* This thread's events added since its last publish (freed when the thread exits). */
+typedef struct {
+    char project[27], user[27];
+    int64_t id;
+} pending_t;
+typedef struct {
+    pending_t *items;
+    size_t n, cap;
+} pending_list_t;
+static pthread_key_t g_pending_key;
+static pthread_once_t g_pending_once = PTHREAD_ONCE_INIT;
+
+static void pending_free(void *p)
+{
+    pending_list_t *l = p;
+    free(l->items);
+    free(l);
+}
+
+static void pending_key_make(void)
+{
+    pthread_key_create(&g_pending_key, pending_free);
+}
+
+static pending_list_t *pending_list(void)
+{
+    pthread_once(&g_pending_once, pending_key_make);
+    pending_list_t *l = pthread_getspecific(g_pending_key);
+    if (!l) {
+        l = xcalloc(1, sizeof *l);
+        pthread_setspecific(g_pending_key, l);
+    }
+    return l;
+}
+
+static uint64_t key_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+static latest_t *latest_slot(const char *key, int create)
+{
+    if (create && (g_latest_n + 1) * 2 > g_latest_cap) {
+        latest_t *old = g_latest;
+        size_t oldcap = g_latest_cap;
+        g_latest_cap = oldcap ? oldcap * 2 : 256;
+        g_latest = xcalloc(g_latest_cap, sizeof *g_latest);
+        g_latest_n = 0;
+        for (size_t i = 0; i < oldcap; i++) {
+            if (!old[i].key[0]) continue;
+            latest_t *n = latest_slot(old[i].key, 1);
+            n->id = old[i].id;
+        }
+        free(old);
+    }
+    if (!g_latest_cap) return NULL;
+    size_t i = key_hash(key) & (g_latest_cap - 1);
+    while (g_latest[i].key[0]) {
+        if (strcmp(g_latest[i].key, key) == 0) return &g_latest[i];
+        i = (i + 1) & (g_latest_cap - 1);
+    }
+    if (!create) return NULL;
+    snprintf(g_latest[i].key, KEY_MAX, "%s", key);
+    g_latest_n++;
+    return &g_latest[i];
+}
+
+static void latest_raise(const char *project, const char *user, int64_t id)
+{
+    char key[KEY_MAX];
+    snprintf(key, sizeof key, "%s|%s", project, user);
+    latest_t *l = latest_slot(key, 1);
+    if (id > l->id) l->id = id;
+}
 
 void contact_events_on_publish(void (*fn)(void))
 {
@@ -38,15 +131,35 @@ int64_t contact_event_add(store_conn_t *c, const char *project_id, const char *u
     int64_t id = -1;
     if (store_step(st, e) == 1) id = store_col_int(st, 0);
     store_done(st);
-    if (id > tl_pending) tl_pending = id;
+    if (id < 0) return -1;
+    pending_list_t *l = pending_list();
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 16;
+        l->items = xrealloc(l->items, l->cap * sizeof *l->items);
+    }
+    pending_t *p = &l->items[l->n++];
+    snprintf(p->project, sizeof p->project, "%s", project_id);
+    snprintf(p->user, sizeof p->user, "%s", user_id);
+    p->id = id;
     return id;
 }
 
 void contact_events_publish(void)
 {
-    int64_t p = tl_pending;
+    int64_t top = 0;
+    pending_list_t *l = pending_list();
+    if (l->n) {
+        pthread_mutex_lock(&g_latest_mu);
+        for (size_t i = 0; i < l->n; i++) {
+            latest_raise(l->items[i].project, l->items[i].user, l->items[i].id);
+            latest_raise(l->items[i].project, "", l->items[i].id);
+            if (l->items[i].id > top) top = l->items[i].id;
+        }
+        pthread_mutex_unlock(&g_latest_mu);
+        l->n = 0;
+    }
     int64_t cur = atomic_load(&g_head);
-    while (p > cur && !atomic_compare_exchange_weak(&g_head, &cur, p)) {
+    while (top > cur && !atomic_compare_exchange_weak(&g_head, &cur, top)) {
     }
     void (*fn)(void) = atomic_load(&g_notify);
     if (fn) fn();
@@ -55,6 +168,32 @@ void contact_events_publish(void)
 int64_t contact_events_head(void)
 {
     return atomic_load(&g_head);
+}
+
+int64_t contact_events_latest(const char *project_id, const char *user_id)
+{
+    char key[KEY_MAX];
+    int64_t v = 0;
+    pthread_mutex_lock(&g_latest_mu);
+    snprintf(key, sizeof key, "%s|%s", project_id, user_id ? user_id : "");
+    latest_t *l = latest_slot(key, 0);
+    if (l) v = l->id;
+    if (user_id && *user_id) {
+        snprintf(key, sizeof key, "%s|*", project_id);
+        l = latest_slot(key, 0);
+        if (l && l->id > v) v = l->id;
+    }
+    pthread_mutex_unlock(&g_latest_mu);
+    return v;
+}
+
+void contact_events_reset(void)
+{
+    pthread_mutex_lock(&g_latest_mu);
+    free(g_latest);
+    g_latest = NULL;
+    g_latest_cap = g_latest_n = 0;
+    pthread_mutex_unlock(&g_latest_mu);
 }
 
 void contact_events_seed(store_conn_t *c)

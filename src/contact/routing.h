@@ -169,6 +169,11 @@ json_t *contact_events_since(store_conn_t *c, const char *project_id, const char
                              int64_t after, int max, err_t *e);
 /* The id of the newest event published (for cheap polls). */
 int64_t contact_events_head(void);
+/* The newest published id a stream of this user ("" = a key: any user) would show; 0 when
+ * none since start. A stream whose cursor is at or past it has nothing new. */
+int64_t contact_events_latest(const char *project_id, const char *user_id);
+/* Forget the per-user ids (at stop). */
+void contact_events_reset(void);
 int64_t contact_events_trim(store_conn_t *c, int64_t before_ms, err_t *e);
 
 #endif

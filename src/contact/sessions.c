@@ -37,9 +37,11 @@ void contact_csrf_token(const char *session_token, char out[CONTACT_TOKEN_MAX])
 {
     static const char label[] = "parley contact csrf v1:";
     char in[CONTACT_TOKEN_MAX + sizeof label];
+    /* Hash label + token (a token longer than any Parley issues is cut: never valid anyway). */
     int n = snprintf(in, sizeof in, "%s%s", label, session_token);
+    size_t len = n < 0 ? 0 : (size_t)n >= sizeof in ? sizeof in - 1 : (size_t)n;
     uint8_t h[SEC_HASH_LEN];
-    sec_hash(NULL, in, n > 0 ? (size_t)n : 0, h);
+    sec_hash(NULL, in, len, h);
     sec_b64url_encode(h, sizeof h, out, CONTACT_TOKEN_MAX);
 }
 

@@ -267,6 +267,8 @@ static int invitation_find(store_conn_t *c, const char *token, int64_t now, char
 {
     uint8_t h[SEC_HASH_LEN];
     hash_token(token, h);
+    *expires = 0;
+    id[0] = project[0] = email[0] = role[0] = '\0';
     store_stmt_t *st = store_query(c, e,
                                    "SELECT id, project_id, email, role, expires_at FROM "
                                    "contact_invitations WHERE token_hash = $1 AND accepted_at IS "
@@ -282,7 +284,7 @@ static int invitation_find(store_conn_t *c, const char *token, int64_t now, char
     }
     store_done(st);
     if (rc < 0) return -1;
-    if (rc == 0)
+    if (rc != 1)
         return err_set(e, ERR_NOT_FOUND,
                        "invitation not found: the link is wrong, already used or revoked");
     if (*expires <= now)

@@ -337,7 +337,8 @@ json_t *convo_contact_anonymize(const convo_ctx_t *cx, const char *contact_id, e
         goto fail;
     result = json_pack("{s:s, s:I, s:I, s:I, s:I}", "contact_id", id, "identities",
                        (json_int_t)n_ids, "conversations", (json_int_t)n_conv, "messages",
-                       (json_int_t)(n_msg + n_extra), "events", (json_int_t)(n_ev + n_out));
+                       (json_int_t)n_msg + (json_int_t)n_extra, "events",
+                       (json_int_t)n_ev + (json_int_t)n_out);
     json_decref(note);
     json_decref(vals);
     return result;
