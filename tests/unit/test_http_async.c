@@ -65,6 +65,22 @@ static size_t collect(char *p, size_t size, size_t n, void *ud)
     return size * n;
 }
 
+/* A plain request to url is answered at once (the server thread is not held). */
+static void assert_answers(const char *url)
+{
+    CURL *h = curl_easy_init();
+    buf_t hb;
+    buf_init(&hb);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &hb);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 2000L);
+    assert_int_equal(curl_easy_perform(h), CURLE_OK);
+    assert_non_null(strstr(hb.data, "\"ok\""));
+    curl_easy_cleanup(h);
+    buf_free(&hb);
+}
+
 static void *producer(void *arg)
 {
     (void)arg;
@@ -107,17 +123,7 @@ static void test_sse_streams_without_holding_a_thread(void **state)
         curl_multi_perform(multi, &running);
         curl_multi_wait(multi, NULL, 0, 10, NULL);
     }
-    CURL *h = curl_easy_init();
-    buf_t hb;
-    buf_init(&hb);
-    curl_easy_setopt(h, CURLOPT_URL, hello);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &hb);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 2000L);
-    assert_int_equal(curl_easy_perform(h), CURLE_OK);
-    assert_non_null(strstr(hb.data, "\"ok\""));
-    curl_easy_cleanup(h);
-    buf_free(&hb);
+    assert_answers(hello);
 
     pthread_create(&prod, NULL, producer, NULL);
     for (int i = 0; i < 500 && running; i++) {
@@ -180,12 +186,6 @@ static void *completer(void *arg)
     return NULL;
 }
 
-static size_t header_cb(char *p, size_t size, size_t n, void *ud)
-{
-    buf_append(ud, p, size * n);
-    return size * n;
-}
-
 static void test_deferred_reply_from_another_thread(void **state)
 {
     (void)state;
@@ -211,7 +211,7 @@ static void test_deferred_reply_from_another_thread(void **state)
     curl_easy_setopt(slow, CURLOPT_URL, url);
     curl_easy_setopt(slow, CURLOPT_WRITEFUNCTION, collect);
     curl_easy_setopt(slow, CURLOPT_WRITEDATA, &body);
-    curl_easy_setopt(slow, CURLOPT_HEADERFUNCTION, header_cb);
+    curl_easy_setopt(slow, CURLOPT_HEADERFUNCTION, collect);
     curl_easy_setopt(slow, CURLOPT_HEADERDATA, &hdrs);
     curl_multi_add_handle(multi, slow);
     int running = 1;
@@ -220,17 +220,7 @@ static void test_deferred_reply_from_another_thread(void **state)
         curl_multi_wait(multi, NULL, 0, 10, NULL);
     }
     /* the single server thread is free while /slow waits */
-    CURL *h = curl_easy_init();
-    buf_t hb;
-    buf_init(&hb);
-    curl_easy_setopt(h, CURLOPT_URL, hello);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &hb);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 2000L);
-    assert_int_equal(curl_easy_perform(h), CURLE_OK);
-    assert_non_null(strstr(hb.data, "\"ok\""));
-    curl_easy_cleanup(h);
-    buf_free(&hb);
+    assert_answers(hello);
     assert_int_equal(running, 1);
 
     for (int i = 0; i < 500 && running; i++) {
