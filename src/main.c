@@ -303,6 +303,7 @@ static int cmd_serve(config_t *cfg)
     /* The background services start in this order and stop in reverse; `up` counts how
      * many started, so a failure stops exactly those. */
     int up = 0;
+    stream_use_writer(ctx.writer); /* the stream consumers write through it too */
     privacy_t *sweeper = privacy_start(ctx.store, cfg, &e); /* retention and backups */
     http_server_t *srv = NULL;
     if (sweeper) up = 1;
@@ -335,6 +336,7 @@ static int cmd_serve(config_t *cfg)
         flows_claim_cleanup();
     }
     if (up >= 1) privacy_stop(sweeper);
+    stream_use_writer(NULL);
     if (lock >= 0) close(lock);
     dispatch_stop(dispatcher);
     sms_stop(sms);

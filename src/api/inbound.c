@@ -29,6 +29,7 @@ static int send_run(store_conn_t *c, store_unit_t *u, err_t *e)
 {
     send_job_t *j = u->arg;
     j->cx.conn = c;
+    json_decref(j->result); /* a rerun (see store_unit_t.rerun) replaces the last reply */
     j->result = convo_send_commit(&j->cx, j->plan, e);
     return j->result ? 0 : -1;
 }
@@ -65,6 +66,7 @@ static void send_message(http_req_t *req)
         j->unit.run = send_run;
         j->unit.done = send_done;
         j->unit.arg = j;
+        j->unit.rerun = 1;
         j->req = req;
         j->cx = cx;
         j->plan = plan;

@@ -159,7 +159,7 @@ static const char *str_at(json_t *o, const char *k1, const char *k2)
 int contact_audit_handle(store_conn_t *c, const stream_event_t *ev, void *ud, err_t *e)
 {
     (void)ud;
-    json_t *p = ev->payload;
+    json_t *p = stream_event_payload(ev);
     const char *k = ev->kind;
     char v[96];
     if (strcmp(k, "CONTACT_CREATE") == 0)

@@ -84,7 +84,7 @@ static const char *first_text(json_t *msg)
 
 static int on_inbound(store_conn_t *c, const stream_event_t *ev, err_t *e)
 {
-    json_t *msg = json_object_get(ev->payload, "message");
+    json_t *msg = json_object_get(stream_event_payload(ev), "message");
     const char *convo_id = json_string_value(json_object_get(msg, "conversation_id"));
     const char *contact_id = json_string_value(json_object_get(msg, "contact_id"));
     if (!convo_id || !*convo_id || !*ev->app_id) return 0;
@@ -122,7 +122,7 @@ static int on_inbound(store_conn_t *c, const stream_event_t *ev, err_t *e)
 
 static int on_delivery(store_conn_t *c, const stream_event_t *ev, err_t *e)
 {
-    json_t *r = json_object_get(ev->payload, "message_delivery_report");
+    json_t *r = json_object_get(stream_event_payload(ev), "message_delivery_report");
     const char *convo_id = json_string_value(json_object_get(r, "conversation_id"));
     if (!convo_id) return 0;
     char id[CONTACT_ID_MAX], agent[CONTACT_ID_MAX];
@@ -138,7 +138,7 @@ static int on_delivery(store_conn_t *c, const stream_event_t *ev, err_t *e)
 /* {conversation_id, contact_id, app_id, channel, category (id or name), priority}. */
 static int on_handover(store_conn_t *c, const stream_event_t *ev, err_t *e)
 {
-    json_t *p = ev->payload;
+    json_t *p = stream_event_payload(ev);
     const char *convo_id = json_string_value(json_object_get(p, "conversation_id"));
     const char *app_id = json_string_value(json_object_get(p, "app_id"));
     if (!convo_id || !app_id) {
@@ -213,8 +213,7 @@ static void stats_tick(store_conn_t *c)
 
 int contact_consume_once(store_t *s, err_t *e)
 {
-    store_conn_t *c = store_conn(s, e);
-    int n = c ? stream_consume(c, "contact", handle, NULL, 200, e) : -1;
+    int n = stream_consume_in(s, "contact", handle, NULL, 200, e);
     contact_queue_flush(s, n < 0);
     if (n > 0) contact_events_publish();
     return n;

@@ -259,22 +259,31 @@ static void phone_alternate(convo_channel_t ch, const char *identity, char *alt,
         snprintf(alt, cap, "+%s", digits);
 }
 
-static int identity_owner(const convo_ctx_t *cx, convo_channel_t ch, const char *app_id,
-                          const char *identity, char owner[ULID_LEN + 1], err_t *e)
+static int identity_lookup(const convo_ctx_t *cx, convo_channel_t ch, const char *app_id,
+                           const char *identity, char owner[ULID_LEN + 1], err_t *e)
 {
-    char alt[CONVO_CONTACT_TEXT_MAX * 4 + 2];
-    phone_alternate(ch, identity, alt, sizeof alt);
     store_stmt_t *st =
         store_query(cx->conn, e,
-                    "SELECT contact_id FROM contact_identities WHERE project_id = $1 "
-                    "AND channel = $2 AND app_id = $3 AND identity IN ($4, $5) "
-                    "ORDER BY identity = $4 DESC",
-                    "sssss", cx->project_id, convo_channel_names[ch], app_id, identity, alt);
+                    "SELECT contact_id FROM contact_identities WHERE project_id = "
+                    "$1 AND channel = $2 AND app_id = $3 AND identity = $4",
+                    "ssss", cx->project_id, convo_channel_names[ch], app_id, identity);
     if (!st) return -1;
     int rc = store_step(st, e);
     if (rc == 1) snprintf(owner, ULID_LEN + 1, "%s", store_col_text(st, 0));
     store_done(st);
     return rc;
+}
+
+/* The contact owning identity, else (phone numbers) its form with or without '+': the exact
+ * form first, as two point lookups (one IN with an ORDER BY needs a sorter each time). */
+static int identity_owner(const convo_ctx_t *cx, convo_channel_t ch, const char *app_id,
+                          const char *identity, char owner[ULID_LEN + 1], err_t *e)
+{
+    int rc = identity_lookup(cx, ch, app_id, identity, owner, e);
+    if (rc != 0) return rc;
+    char alt[CONVO_CONTACT_TEXT_MAX * 4 + 2];
+    phone_alternate(ch, identity, alt, sizeof alt);
+    return strcmp(alt, identity) == 0 ? 0 : identity_lookup(cx, ch, app_id, alt, owner, e);
 }
 
 /* Inside the write transaction: every app exists, and no identity belongs to a contact
@@ -582,8 +591,7 @@ json_t *convo_contact_list(const convo_ctx_t *cx, const char *page_size, const c
 
 /* ---- merge ---- */
 
-/* A contact's channel_priority (new reference): 1 found, 0 not in the project, -1 error. */
-static int load_priority(const convo_ctx_t *cx, const char *id, json_t **out, err_t *e)
+int convo_contact_priority(const convo_ctx_t *cx, const char *id, json_t **out, err_t *e)
 {
     store_stmt_t *st = store_query(
         cx->conn, e, "SELECT channel_priority FROM contacts WHERE id = $1 AND project_id = $2",
@@ -631,10 +639,10 @@ json_t *convo_contact_merge(const convo_ctx_t *cx, const char *destination_id, j
     json_t *dprio = NULL, *sprio = NULL;
     char *prio = NULL;
     if (store_begin(cx->conn, e) < 0) return NULL;
-    int rc = load_priority(cx, dst, &dprio, e);
+    int rc = convo_contact_priority(cx, dst, &dprio, e);
     if (rc == 0) err_set(e, ERR_NOT_FOUND, "contact %s not found", dst);
     if (rc <= 0) goto fail;
-    rc = load_priority(cx, src, &sprio, e);
+    rc = convo_contact_priority(cx, src, &sprio, e);
     if (rc == 0) err_set(e, ERR_NOT_FOUND, "field source_id: contact %s not found", src);
     if (rc <= 0) goto fail;
     for (size_t i = 0; i < json_array_size(sprio); i++) {

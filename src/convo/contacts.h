@@ -66,4 +66,8 @@ int convo_contact_resolve(const convo_ctx_t *cx, convo_channel_t ch, const char 
 /* Set the contact's last_activity to ms. NOT_FOUND when the contact is not in the project. */
 int convo_contact_touch(const convo_ctx_t *cx, const char *id, int64_t ms, err_t *e);
 
+/* A contact's channel_priority as a JSON array (new reference in *out): 1 found, 0 not in
+ * the project, -1 error. */
+int convo_contact_priority(const convo_ctx_t *cx, const char *id, json_t **out, err_t *e);
+
 #endif

@@ -373,7 +373,7 @@ convo_send_plan_t *convo_send_prepare(const convo_ctx_t *cx, json_t *body, err_t
 json_t *convo_send_commit(const convo_ctx_t *cx, const convo_send_plan_t *p, err_t *e)
 {
     const char *app_id = p->app_id;
-    json_t *contact = NULL, *ids = NULL, *result = NULL;
+    json_t *contact = NULL, *ids = NULL, *result = NULL, *prio = NULL;
     char contact_id[ULID_LEN + 1];
     memcpy(contact_id, p->contact_id, sizeof contact_id);
     if (store_begin(cx->conn, e) < 0) return NULL;
@@ -392,11 +392,18 @@ json_t *convo_send_commit(const convo_ctx_t *cx, const convo_send_plan_t *p, err
                                   json_string_value(json_object_get(first, "identity")), NULL, 1,
                                   contact_id, NULL, e) < 0)
             goto rollback;
-        if (*contact_id && !(contact = convo_contact_get(cx, contact_id, e))) goto rollback;
+        if (*contact_id && !p->explicit_order) { /* only its channel_priority is needed */
+            int rc = convo_contact_priority(cx, contact_id, &prio, e);
+            if (rc == 0) err_set(e, ERR_NOT_FOUND, "contact %s not found", contact_id);
+            if (rc != 1) goto rollback;
+        }
     }
     targets_t tg;
-    if (choose(p, ids, p->explicit_order ? NULL : json_object_get(contact, "channel_priority"), &tg,
-               e) < 0)
+    if (choose(p, ids,
+               p->explicit_order ? NULL
+               : contact         ? json_object_get(contact, "channel_priority")
+                                 : prio,
+               &tg, e) < 0)
         goto rollback;
 
     int64_t now = clock_now_ms();
@@ -459,6 +466,7 @@ rollback:
     store_rollback(cx->conn);
 out:
     json_decref(contact);
+    json_decref(prio);
     json_decref(ids);
     return result;
 }

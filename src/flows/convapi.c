@@ -247,7 +247,7 @@ static const char *notification_key(const json_t *payload)
 
 static int handle_inbound(store_conn_t *c, batch_t *b, const stream_event_t *ev, err_t *e)
 {
-    json_t *m = json_object_get(ev->payload, "message");
+    json_t *m = json_object_get(stream_event_payload(ev), "message");
     const char *contact = json_string_value(json_object_get(m, "contact_id"));
     const char *conv = json_string_value(json_object_get(m, "conversation_id"));
     const char *app = ev->app_id;
@@ -261,7 +261,7 @@ static int handle_inbound(store_conn_t *c, batch_t *b, const stream_event_t *ev,
         if (rc < 0) return -1;
         if (rc == 1) return 0;
     }
-    json_t *msg = inbound_msg(ev->payload);
+    json_t *msg = inbound_msg(stream_event_payload(ev));
     int rc = 0, resumed = 0;
     if (contact && *contact) {
         store_stmt_t *st = store_query(c, e,
@@ -327,9 +327,10 @@ static int handler(store_conn_t *c, const stream_event_t *ev, void *ud, err_t *e
     if (strcmp(kind, "CONTACT_HANDOVER") == 0) return 0; /* ours, for the contact center */
     if (strcmp(kind, "CONVERSATION_STOP") == 0 || strcmp(kind, "CONVERSATION_DELETE") == 0 ||
         strcmp(kind, "CONTACT_HANDBACK") == 0) {
-        json_t *conv = json_object_get(ev->payload, "conversation");
+        json_t *conv = json_object_get(stream_event_payload(ev), "conversation");
         const char *id = json_string_value(json_object_get(conv, "id"));
-        if (!id) id = json_string_value(json_object_get(ev->payload, "conversation_id"));
+        if (!id)
+            id = json_string_value(json_object_get(stream_event_payload(ev), "conversation_id"));
         if (id && store_exec(c, e,
                              "DELETE FROM flows_handovers WHERE project_id = $1 AND "
                              "conversation_id = $2",
@@ -337,10 +338,10 @@ static int handler(store_conn_t *c, const stream_event_t *ev, void *ud, err_t *e
             rc = -1;
     }
     if (rc == 0 && strcmp(kind, "MESSAGE_INBOUND") == 0) rc = handle_inbound(c, b, ev, e);
-    if (rc == 0 && notification_key(ev->payload)) {
+    if (rc == 0) { /* the project's sinch-events nodes, if any, before reading the payload */
         json_t *evs = flows_nodes_of_type(ev->project_id, "sinch-events");
-        if (json_array_size(evs)) {
-            json_t *msg = flows_sinch_camel(ev->payload);
+        if (json_array_size(evs) && notification_key(stream_event_payload(ev))) {
+            json_t *msg = flows_sinch_camel(stream_event_payload(ev));
             json_object_set_new(msg, "_flowsTrigger", json_string(kind));
             rc = inbox_add(c, b, ev->project_id, "event", "", msg, e);
             json_decref(msg);
@@ -451,8 +452,7 @@ static void *consumer_main(void *arg)
         log_kv(LOG_WARN, "flows inbox replay failed", "error", e.message);
     while (!atomic_load(&g_stop)) {
         batch_t b = {.rows = json_array()};
-        c = store_conn(g_store, &e);
-        int n = c ? stream_consume(c, CONSUMER, handler, &b, 200, &e) : -1;
+        int n = stream_consume_in(g_store, CONSUMER, handler, &b, 200, &e);
         if (n < 0)
             log_kv(LOG_WARN, "flows consumer failed", "error", e.message);
         else

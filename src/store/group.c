@@ -32,28 +32,89 @@ void store_group_stats(store_group_stats_t *out)
     out->failed_commits = atomic_load(&g_failed_commits);
 }
 
-/* One batch: BEGIN, each unit in a savepoint, COMMIT, then the outcomes. */
+/* One unit in its own savepoint: its rc and err. */
+static void run_one(store_conn_t *c, store_unit_t *u)
+{
+    err_clear(&u->err);
+    u->rc = store_begin(c, &u->err);
+    if (u->rc == 0) {
+        u->rc = u->run(c, u, &u->err) < 0 ? -1 : 0;
+        if (u->rc < 0)
+            store_rollback(c);
+        else if (store_commit(c, &u->err) < 0)
+            u->rc = -1;
+    }
+}
+
+/* The stretch from..upto (rerunnable units run with elided savepoints) failed at upto:
+ * roll the stretch back and run each of its units again, one savepoint each. */
+static void redo_stretch(store_conn_t *c, store_unit_t *from, store_unit_t *upto)
+{
+    store_elide_savepoints(c, 0);
+    store_rollback(c); /* the stretch's savepoint */
+    for (store_unit_t *v = from;; v = v->next) {
+        run_one(c, v);
+        if (v == upto) break;
+    }
+}
+
+/* Close the open stretch (if any): release its savepoint. */
+static void end_stretch(store_conn_t *c, store_unit_t **from, store_unit_t *last)
+{
+    if (!*from) return;
+    store_elide_savepoints(c, 0);
+    err_t e;
+    if (store_commit(c, &e) < 0) { /* RELEASE does no I/O; should it fail, redo one by one */
+        if (store_begin(c, &e) == 0) {
+            store_elide_savepoints(c, 1);
+            redo_stretch(c, *from, last);
+        } else {
+            for (store_unit_t *v = *from;; v = v->next) {
+                v->rc = -1;
+                v->err = e;
+                if (v == last) break;
+            }
+        }
+    }
+    *from = NULL;
+}
+
+/* One batch: BEGIN, the units (each in a savepoint, or a stretch of rerunnable ones in one
+ * savepoint), COMMIT, then the outcomes. */
 static void run_batch(store_conn_t *c, store_unit_t *batch, const err_t *conn_err)
 {
     err_t e;
     int open = c && store_begin(c, &e) == 0;
     if (!c) e = *conn_err;
-    for (store_unit_t *u = batch; u; u = u->next) {
+    store_unit_t *from = NULL, *prev = NULL; /* the open stretch: its first unit */
+    for (store_unit_t *u = batch; u; prev = u, u = u->next) {
         if (!open) {
             u->rc = -1;
             u->err = e;
             continue;
         }
+        if (!u->rerun) {
+            end_stretch(c, &from, prev);
+            run_one(c, u);
+            continue;
+        }
+        if (!from) {
+            err_t se;
+            if (store_begin(c, &se) < 0) {
+                run_one(c, u);
+                continue;
+            }
+            store_elide_savepoints(c, 1);
+            from = u;
+        }
         err_clear(&u->err);
-        u->rc = store_begin(c, &u->err);
-        if (u->rc == 0) {
-            u->rc = u->run(c, u, &u->err) < 0 ? -1 : 0;
-            if (u->rc < 0)
-                store_rollback(c);
-            else if (store_commit(c, &u->err) < 0)
-                u->rc = -1;
+        u->rc = u->run(c, u, &u->err) < 0 ? -1 : 0;
+        if (u->rc < 0 || store_poisoned(c)) {
+            redo_stretch(c, from, u);
+            from = NULL;
         }
     }
+    if (open) end_stretch(c, &from, prev);
     if (open && store_commit(c, &e) < 0) {
         atomic_fetch_add(&g_failed_commits, 1);
         log_kv(LOG_ERROR, "group commit failed; the batch is answered with errors", "error",
@@ -96,6 +157,7 @@ static void *writer(void *arg)
         last->next = NULL;
         pthread_mutex_unlock(&g->lock);
         run_batch(c, batch, &ce);
+        if (c) store_wal_settle(c);
         pthread_mutex_lock(&g->lock);
     }
     pthread_mutex_unlock(&g->lock);

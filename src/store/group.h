@@ -29,6 +29,13 @@ struct store_unit {
      * not block; typically hands a reply back (http_complete). */
     void (*done)(store_unit_t *u, int rc, const err_t *e);
     void *arg;
+    /* 1: run has no effect outside the transaction except what a later run of it replaces
+     * (e.g. the reply it prepares), so it may run more than once. The group then runs a
+     * stretch of such units in ONE savepoint with the units' own savepoints elided (see
+     * store_elide_savepoints); when one fails, the stretch is rolled back and each unit of
+     * it is run again in its own savepoint. Outcomes are the same; the common case is
+     * cheaper. */
+    int rerun;
     int urgent; /* 1: goes before the queued units that are not (e.g. the dispatcher's turn,
                    which a burst of sends must not hold up) */
     /* private to the group */

@@ -43,6 +43,20 @@ store_conn_t *store_conn(store_t *s, err_t *e);
 int store_begin(store_conn_t *c, err_t *e);
 int store_commit(store_conn_t *c, err_t *e);
 void store_rollback(store_conn_t *c);
+/* For a connection that writes continuously (the group writer), between two of its
+ * transactions: when the checkpointer asked for it, copy the rest of the WAL into the
+ * database so that the WAL restarts from its start. 1 if it did, else 0. Cheap otherwise. */
+int store_wal_settle(store_conn_t *c);
+/* Savepoint elision, for a caller that can undo and redo a whole run of work (the group
+ * writer): while on, store_begin/store_commit deeper than the current level only count
+ * levels, and store_rollback there undoes nothing but marks the connection poisoned; the
+ * caller must then roll back its own enclosing level and redo the work with elision off.
+ * Saves a SAVEPOINT, its RELEASE and the sub-journal copy of every page first touched in
+ * it. Turning it on or off clears the mark. */
+void store_elide_savepoints(store_conn_t *c, int on);
+int store_poisoned(const store_conn_t *c);
+/* 1 while c is inside a transaction (at any depth), else 0. */
+int store_in_tx(const store_conn_t *c);
 
 /* Prepare (from the cache) and bind in one call. fmt has one letter per parameter:
  *   s  const char *      (NULL binds SQL NULL)

@@ -35,6 +35,7 @@ int store_backup(store_t *s, const char *path, err_t *e)
                        strerror(errno));
     close(fd);
     sqlite3 *src = NULL, *dst = NULL;
+    store_sqlite_init();
     int rc = sqlite3_open_v2(s->path, &src, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc == SQLITE_OK)
         rc = sqlite3_open_v2(tmp, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
@@ -85,6 +86,7 @@ int store_check_file(const char *path, int *version, err_t *e)
     if (access(path, R_OK) < 0)
         return err_set(e, ERR_INVALID_ARGUMENT, "cannot read %s: %s", path, strerror(errno));
     sqlite3 *db = NULL;
+    store_sqlite_init();
     int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
     sqlite3_stmt *st = NULL;
     const char *why = NULL;

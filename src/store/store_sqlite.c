@@ -18,7 +18,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <time.h>
 
 static atomic_uint_fast64_t store_errors;
@@ -74,8 +77,23 @@ static char *sql_rewrite(const char *sql)
     return out;
 }
 
+/* Process-wide SQLite settings, before the library initializes. Memory statistics off:
+ * with them on, every sqlite3_malloc/free takes one global mutex, which the writer, the
+ * HTTP threads and the consumers then contend for. */
+static void sqlite_global_init(void)
+{
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
+void store_sqlite_init(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, sqlite_global_init);
+}
+
 static sqlite3 *db_open(const store_t *s, int create, err_t *e)
 {
+    store_sqlite_init();
     sqlite3 *db = NULL;
     int flags = (s->opts.readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) |
                 (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX;
@@ -94,9 +112,9 @@ static sqlite3 *db_open(const store_t *s, int create, err_t *e)
     char pragmas[320];
     snprintf(pragmas, sizeof pragmas,
              "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s; PRAGMA foreign_keys=ON;"
-             "PRAGMA temp_store=MEMORY; PRAGMA mmap_size=268435456; PRAGMA cache_size=-8192;"
-             "PRAGMA wal_autocheckpoint=0;",
-             s->opts.synchronous_full ? "FULL" : "NORMAL");
+             "PRAGMA temp_store=MEMORY; PRAGMA mmap_size=0; PRAGMA cache_size=-8192;"
+             "PRAGMA wal_autocheckpoint=0; PRAGMA journal_size_limit=%lld;",
+             s->opts.synchronous_full ? "FULL" : "NORMAL", WAL_SIZE_LIMIT);
     char *msg = NULL;
     if (!s->opts.readonly && sqlite3_exec(db, pragmas, NULL, NULL, &msg) != SQLITE_OK) {
         err_set(e, ERR_INTERNAL, "cannot configure %s: %s", s->path, msg ? msg : "?");
@@ -122,6 +140,48 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
     return SQLITE_OK;
 }
 
+/* One background checkpoint. A PASSIVE one copies what it can without waiting; but while a
+ * writer keeps appending, the WAL never empties, so it never restarts from its start and
+ * grows without bound (and each append to a new region of the file costs the kernel a
+ * fresh zeroed block). So when much is left, ask the writer to settle it, and restart the
+ * WAL here if nobody did within CKPT_SETTLE_WAIT_MS. */
+static void checkpoint_once(store_t *s, sqlite3 *db)
+{
+    int log = 0, done = 0;
+    if (sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done) != SQLITE_OK)
+        return;
+    if (log < CKPT_SETTLE_PAGES) {
+        atomic_store(&s->wal_settle, 0);
+        return;
+    }
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    int64_t ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    if (!atomic_load(&s->wal_settle)) {
+        s->settle_since = ms;
+        atomic_store(&s->wal_settle, 1);
+    } else if (ms - s->settle_since >= CKPT_SETTLE_WAIT_MS) {
+        sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
+        s->settle_since = ms;
+    }
+}
+
+int store_wal_settle(store_conn_t *c)
+{
+    store_t *s = c->store;
+    if (c->depth > 0 || !atomic_load(&s->wal_settle)) return 0;
+    int log = 0, done = 0;
+    /* Between this writer's transactions nothing appends, so a PASSIVE checkpoint copies the
+     * rest (the background one did the bulk); the next write then restarts the WAL. BUSY
+     * when the background checkpoint runs meanwhile: the next call retries. */
+    if (sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done) !=
+            SQLITE_OK ||
+        done < log)
+        return 0;
+    atomic_store(&s->wal_settle, 0);
+    return 1;
+}
+
 /* The checkpointer: copies WAL pages back into the main file (PASSIVE: it never waits for,
  * nor blocks, readers or writers), when woken by wal_hook and at least once a second, on a
  * connection of its own. With synchronous=NORMAL the fsyncs happen here, off the writers'
@@ -130,6 +190,10 @@ static void *checkpointer(void *arg)
 {
     store_t *s = arg;
     pthread_setname_np(pthread_self(), "parley-ckpt");
+    /* Background work: on a busy machine the writer and the HTTP threads go first (a Linux
+     * thread has its own nice value; raising it needs no privilege). */
+    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10) < 0)
+        log_kv(LOG_DEBUG, "checkpointer: cannot lower its priority", "error", strerror(errno));
     err_t e;
     sqlite3 *db = db_open(s, 0, &e);
     if (!db) log_kv(LOG_ERROR, "checkpointer: cannot open the store", "error", e.message);
@@ -144,7 +208,7 @@ static void *checkpointer(void *arg)
         }
         s->ckpt_want = 0;
         pthread_mutex_unlock(&s->ckpt_lock);
-        if (db) sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        if (db) checkpoint_once(s, db);
         pthread_mutex_lock(&s->ckpt_lock);
     }
     pthread_mutex_unlock(&s->ckpt_lock);
@@ -212,8 +276,28 @@ static int tx_exec(store_conn_t *c, const char *sql, err_t *e)
     return store_exec(c, e, sql, "") < 0 ? -1 : 0;
 }
 
+int store_in_tx(const store_conn_t *c)
+{
+    return c->depth > 0;
+}
+
+void store_elide_savepoints(store_conn_t *c, int on)
+{
+    c->elide_above = on ? c->depth : 0;
+    c->poisoned = 0;
+}
+
+int store_poisoned(const store_conn_t *c)
+{
+    return c->poisoned;
+}
+
 int store_begin(store_conn_t *c, err_t *e)
 {
+    if (c->elide_above > 0 && c->depth >= c->elide_above) { /* see store_elide_savepoints */
+        c->depth++;
+        return 0;
+    }
     if (c->depth > 0) {
         if (tx_exec(c, "SAVEPOINT nest", e) < 0) return -1;
         c->depth++;
@@ -233,6 +317,10 @@ int store_begin(store_conn_t *c, err_t *e)
 
 int store_commit(store_conn_t *c, err_t *e)
 {
+    if (c->elide_above > 0 && c->depth > c->elide_above) {
+        c->depth--;
+        return 0;
+    }
     if (c->depth > 1) {
         if (tx_exec(c, "RELEASE nest", e) < 0) {
             store_rollback(c);
@@ -252,6 +340,11 @@ int store_commit(store_conn_t *c, err_t *e)
 
 void store_rollback(store_conn_t *c)
 {
+    if (c->elide_above > 0 && c->depth > c->elide_above) {
+        c->depth--;
+        c->poisoned = 1; /* nothing was undone: the caller must roll back the whole run */
+        return;
+    }
     if (c->depth > 1) {
         err_t ignored;
         if (tx_exec(c, "ROLLBACK TO nest", &ignored) < 0 ||

@@ -7,6 +7,7 @@
 #include "store/store.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sqlite3.h>
 
 struct store_stmt {
@@ -20,6 +21,9 @@ struct store_stmt {
 struct store_conn {
     sqlite3 *db;
     int depth; /* open store_begin levels (see store_begin) */
+    /* store_elide_savepoints: levels above this one are counted, not opened (0 = off);
+     * poisoned: a rollback was asked for at such a level. */
+    int elide_above, poisoned;
     store_t *store;
     store_stmt_t **cache;
     size_t ncache, capcache;
@@ -36,11 +40,27 @@ struct store {
     /* The checkpointer (see checkpointer()): its thread, and a wake-up when the WAL grew. */
     pthread_t ckpt_thread;
     int ckpt_started, ckpt_stop, ckpt_want;
+    /* Set by the checkpointer when the WAL stays long because writers keep appending while it
+     * copies: the writer finishes the checkpoint between two transactions (store_wal_settle)
+     * so that the WAL restarts from its start. settle_since: when it was set (ms). */
+    atomic_int wal_settle;
+    int64_t settle_since;
     pthread_mutex_t ckpt_lock;
     pthread_cond_t ckpt_cond;
 };
 
-/* WAL pages after which the checkpointer is woken (SQLite's own auto-checkpoint default). */
-#define CKPT_PAGES 1000
+/* Process-wide SQLite configuration; idempotent, called before any connection opens. */
+void store_sqlite_init(void);
+
+/* WAL pages after which the checkpointer is woken (16 MiB: four times SQLite's default, so a
+ * page rewritten by many commits, an index's hot leaf, is copied back once, not four times). */
+#define CKPT_PAGES 4000
+/* WAL pages left after a background checkpoint beyond which the writer is asked to settle
+ * the WAL (32 MiB), and how long the checkpointer waits for that before it restarts the WAL
+ * itself, holding writers up meanwhile (no group writer, e.g. store.group_commit = 0). */
+#define CKPT_SETTLE_PAGES   8000
+#define CKPT_SETTLE_WAIT_MS 2000
+/* The WAL file is truncated to this size when it restarts (SQLite's journal_size_limit). */
+#define WAL_SIZE_LIMIT (64LL * 1024 * 1024)
 
 #endif

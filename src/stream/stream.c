@@ -54,6 +54,16 @@ int64_t stream_head(store_conn_t *c, err_t *e)
     return rc < 0 ? -1 : seq;
 }
 
+json_t *stream_event_payload(const stream_event_t *ev)
+{
+    stream_event_t *m = (stream_event_t *)ev; /* the cache is the only mutable part */
+    if (!m->parsed) {
+        m->parsed = m->payload_text ? json_loads(m->payload_text, 0, NULL) : NULL;
+        if (!m->parsed) m->parsed = json_object();
+    }
+    return m->parsed;
+}
+
 typedef struct {
     int64_t seq, created_at;
     char *project_id, *app_id, *kind, *actor, *payload;
@@ -122,38 +132,41 @@ int stream_consume(store_conn_t *c, const char *name, stream_handler_fn fn, void
     int64_t last = after;
     for (int i = 0; i < n; i++) {
         row_t *r = &rows[i];
-        json_t *payload = json_loads(r->payload, 0, NULL);
-        if (!payload) payload = json_object();
-        stream_event_t ev = {r->seq,   r->project_id, r->app_id,    r->kind,
-                             r->actor, payload,       r->created_at};
+        stream_event_t ev = {.seq = r->seq,
+                             .project_id = r->project_id,
+                             .app_id = r->app_id,
+                             .kind = r->kind,
+                             .actor = r->actor,
+                             .payload_text = r->payload,
+                             .created_at = r->created_at};
         err_t he;
         err_clear(&he);
         if (store_begin(c, &he) < 0) {
-            json_decref(payload);
             rows_free(rows, n);
             *e = he;
             goto fail;
         }
-        if (fn(c, &ev, ud, &he) < 0) {
+        int hrc = fn(c, &ev, ud, &he);
+        json_decref(ev.parsed);
+        if (hrc < 0) {
             store_rollback(c);
-            json_decref(payload);
             if (he.code == ERR_UNAVAILABLE) break; /* retry from here next time */
             log_kv(LOG_WARN, "stream event skipped", "consumer", name, "kind", r->kind, "project",
                    r->project_id, "error", he.message);
-        } else {
-            json_decref(payload);
-            if (store_commit(c, &he) < 0) {
-                rows_free(rows, n);
-                *e = he;
-                goto fail;
-            }
+        } else if (store_commit(c, &he) < 0) {
+            rows_free(rows, n);
+            *e = he;
+            goto fail;
         }
         last = r->seq;
     }
     rows_free(rows, n);
     if (last > after && stream_set_cursor(c, name, last, e) < 0) goto fail;
     if (store_commit(c, e) < 0) return -1;
-    nudge_flush(); /* handlers may have queued work for other workers */
+    nudge_mark(); /* handlers may have queued work for other workers: wake them... */
+    if (!store_in_tx(c))
+        nudge_flush(); /* ...once this is committed (a writer unit's batch
+                          flushes after its own COMMIT) */
     return n;
 fail:
     store_rollback(c);
@@ -174,6 +187,76 @@ int64_t stream_sweep(store_conn_t *c, int64_t now_ms, int limit, err_t *e)
     return stream_trim(c, now_ms - STREAM_KEEP_MS, limit, e);
 }
 
+static _Atomic(store_group_t *) g_writer;
+
+void stream_use_writer(store_group_t *g)
+{
+    atomic_store(&g_writer, g);
+}
+
+typedef struct {
+    store_unit_t unit;
+    const char *name;
+    stream_handler_fn fn;
+    void *ud;
+    int max, n, finished;
+    err_t err;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+} consume_unit_t;
+
+static int consume_run(store_conn_t *c, store_unit_t *u, err_t *e)
+{
+    consume_unit_t *cu = u->arg;
+    cu->n = stream_consume(c, cu->name, cu->fn, cu->ud, cu->max, e);
+    return cu->n < 0 ? -1 : 0;
+}
+
+static void consume_done(store_unit_t *u, int rc, const err_t *e)
+{
+    consume_unit_t *cu = u->arg;
+    pthread_mutex_lock(&cu->mu);
+    if (rc < 0) {
+        cu->n = -1;
+        cu->err = *e;
+    }
+    cu->finished = 1;
+    pthread_cond_signal(&cu->cv);
+    pthread_mutex_unlock(&cu->mu);
+}
+
+int stream_consume_in(store_t *s, const char *name, stream_handler_fn fn, void *ud, int max,
+                      err_t *e)
+{
+    store_group_t *g = atomic_load(&g_writer);
+    if (!g) {
+        store_conn_t *c = store_conn(s, e);
+        return c ? stream_consume(c, name, fn, ud, max, e) : -1;
+    }
+    consume_unit_t cu = {.unit = {.run = consume_run, .done = consume_done},
+                         .name = name,
+                         .fn = fn,
+                         .ud = ud,
+                         .max = max};
+    cu.unit.arg = &cu;
+    pthread_mutex_init(&cu.mu, NULL);
+    pthread_cond_init(&cu.cv, NULL);
+    int n;
+    if (store_group_submit(g, &cu.unit) < 0) {
+        n = err_set(e, ERR_UNAVAILABLE, "the store writer is stopping");
+    } else {
+        pthread_mutex_lock(&cu.mu);
+        while (!cu.finished)
+            pthread_cond_wait(&cu.cv, &cu.mu);
+        pthread_mutex_unlock(&cu.mu);
+        n = cu.n;
+        if (n < 0) *e = cu.err;
+    }
+    pthread_mutex_destroy(&cu.mu);
+    pthread_cond_destroy(&cu.cv);
+    return n;
+}
+
 struct stream_consumer {
     store_t *store;
     char *name;
@@ -190,8 +273,7 @@ static void *consumer_main(void *arg)
     unsigned long seen = 0;
     while (!atomic_load(&sc->stop)) {
         err_t e;
-        store_conn_t *c = store_conn(sc->store, &e);
-        int n = c ? stream_consume(c, sc->name, sc->fn, sc->ud, 200, &e) : -1;
+        int n = stream_consume_in(sc->store, sc->name, sc->fn, sc->ud, 200, &e);
         if (n < 0)
             log_kv(LOG_WARN, "stream consumer failed", "consumer", sc->name, "error", e.message);
         if (n == 0 || n < 0) nudge_wait(&seen, sc->poll_ms);

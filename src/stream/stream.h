@@ -18,6 +18,7 @@
 #define PARLEY_STREAM_H
 
 #include "base/err.h"
+#include "store/group.h"
 #include "store/store.h"
 
 #include <jansson.h>
@@ -34,10 +35,15 @@ typedef struct {
     const char *project_id;
     const char *app_id; /* "" for project-wide events */
     const char *kind;
-    const char *actor; /* "" when the system caused it */
-    json_t *payload;   /* borrowed for the call */
+    const char *actor;        /* "" when the system caused it */
+    const char *payload_text; /* the JSON object as stored */
     int64_t created_at;
+    json_t *parsed; /* private: see stream_event_payload */
 } stream_event_t;
+
+/* The event's payload as JSON, parsed on first use (most consumers skip most kinds without
+ * looking inside); borrowed for the handler's call. An unparsable payload reads as {}. */
+json_t *stream_event_payload(const stream_event_t *ev);
 
 /* A consumer's handler: runs inside a savepoint of the batch transaction. 0 = handled;
  * -1 = failed: its savepoint is rolled back, the failure is logged and the event is
@@ -49,6 +55,17 @@ typedef int (*stream_handler_fn)(store_conn_t *c, const stream_event_t *ev, void
  * advance the cursor, commit. Returns events handled (0 when caught up) or -1. */
 int stream_consume(store_conn_t *c, const char *name, stream_handler_fn fn, void *ud, int max,
                    err_t *e);
+
+/* Where consumers write: with a group-commit writer set (serve sets it before starting the
+ * consumers, and clears it after stopping them), stream_consume_in runs each batch as a
+ * unit of that writer, inside its batch transaction, so the store keeps one writing
+ * connection (no lock hand-over, and the writer's page cache stays valid). Without one,
+ * each batch is a transaction on the calling thread's own connection. */
+void stream_use_writer(store_group_t *g);
+/* stream_consume on the writer set above (waiting until its batch committed), else on s's
+ * connection for this thread. Same result; -1 also when the batch's COMMIT failed. */
+int stream_consume_in(store_t *s, const char *name, stream_handler_fn fn, void *ud, int max,
+                      err_t *e);
 
 /* The consumer's cursor (0 when it has never run). A new consumer that should not replay
  * history can set its cursor to stream_head first. */

@@ -1,6 +1,7 @@
 /* test_store_group.c: store/group.h on real SQLite: units of one batch commit together, a
  * failing unit is undone alone, a failed COMMIT answers every unit of its batch with an
- * error and stores nothing, urgent units run first, stop runs what is queued. */
+ * error and stores nothing, rerunnable units share a savepoint and are redone exactly when
+ * one fails, urgent units run first, stop runs what is queued. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -35,7 +36,9 @@ typedef struct {
     int rc;
     err_t err;
     int called;
-    int order; /* when it ran, counted from 1 */
+    int order;              /* when it ran, counted from 1 */
+    int runs;               /* how many times run was called */
+    const char *undone_sql; /* run: then this in a nested level it rolls back, and go on */
 } unit_t;
 
 static int ran; /* units run so far (writer thread) */
@@ -45,7 +48,13 @@ static int run_unit(store_conn_t *c, store_unit_t *su, err_t *e)
     unit_t *u = su->arg;
     if (u->gate) sem_wait(&u->f->gate);
     u->order = ++ran;
+    u->runs++;
     if (u->sql && store_exec(c, e, u->sql, "") < 0) return -1;
+    if (u->undone_sql) {
+        if (store_begin(c, e) < 0) return -1;
+        if (store_exec(c, e, u->undone_sql, "") < 0) return -1;
+        store_rollback(c);
+    }
     if (u->fail) return err_set(e, ERR_INVALID_ARGUMENT, "unit refused");
     return 0;
 }
@@ -192,6 +201,34 @@ static void test_failing_unit_is_undone_alone(void **state)
     assert_int_equal(count(f, "SELECT count(*) FROM t WHERE id = 11"), 0);
 }
 
+/* Rerunnable units share one savepoint; a failure (or a rollback inside one that then goes
+ * on) redoes their stretch one savepoint each: the outcomes are those of the exact path. */
+static void test_rerunnable_stretch_redone_on_failure(void **state)
+{
+    fx_t *f = *state;
+    unit_t gate, u[6];
+    unit_init(&u[0], f, "INSERT INTO t (id, p) VALUES (30, 1)");
+    unit_init(&u[1], f, "INSERT INTO t (id, p) VALUES (31, 1)");
+    u[1].undone_sql = "INSERT INTO t (id, p) VALUES (32, 1)";
+    unit_init(&u[2], f, "INSERT INTO t (id, p) VALUES (33, 1)");
+    unit_init(&u[3], f, "INSERT INTO t (id, p) VALUES (34, 1)");
+    unit_init(&u[4], f, "INSERT INTO t (id, p) VALUES (35, 1)");
+    u[4].fail = 1;
+    unit_init(&u[5], f, "INSERT INTO t (id, p) VALUES (36, 1)");
+    for (int i = 0; i < 6; i++)
+        u[i].u.rerun = i != 2; /* u[2] may run once only: it ends the first stretch */
+    submit_batch(f, &gate, u, 6);
+    int want_rc[6] = {0, 0, 0, 0, -1, 0}, want_runs[6] = {2, 2, 1, 2, 2, 1};
+    for (int i = 0; i < 6; i++) {
+        assert_int_equal(u[i].rc, want_rc[i]);
+        assert_int_equal(u[i].called, 1);
+        assert_int_equal(u[i].runs, want_runs[i]);
+    }
+    assert_string_equal(u[4].err.message, "unit refused");
+    assert_int_equal(count(f, "SELECT count(*) FROM t WHERE id IN (30, 31, 33, 34, 36)"), 5);
+    assert_int_equal(count(f, "SELECT count(*) FROM t WHERE id IN (32, 35)"), 0);
+}
+
 static void test_failed_commit_answers_every_unit(void **state)
 {
     fx_t *f = *state;
@@ -264,6 +301,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_batch_commits_together, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failing_unit_is_undone_alone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rerunnable_stretch_redone_on_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_commit_answers_every_unit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_urgent_units_go_first, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_runs_what_is_queued, setup, teardown),

@@ -73,7 +73,7 @@ static int record(store_conn_t *c, const stream_event_t *ev, void *ud, err_t *e)
         return err_set(e, r->fail_code, "handler refuses %s", ev->kind);
     assert_string_equal(ev->project_id, "P1");
     assert_string_equal(ev->actor, "key:K");
-    assert_true(json_is_object(ev->payload));
+    assert_true(json_is_object(stream_event_payload(ev)));
     snprintf(r->kinds[r->seen++], 32, "%s", ev->kind);
     return 0;
 }
@@ -111,6 +111,40 @@ static void test_consume_in_order_and_resume(void **state)
     /* another consumer starts from the beginning, independently */
     rec_t r2 = {0};
     assert_int_equal(stream_consume(f->c, "u", record, &r2, 10, &e), 3);
+}
+
+/* With a group writer set, a batch runs on the writer's connection and thread, in its
+ * transaction: same events, same cursor, the handler's writes committed with it. */
+static pthread_t handler_thread;
+static int record_where(store_conn_t *c, const stream_event_t *ev, void *ud, err_t *e)
+{
+    handler_thread = pthread_self();
+    return record(c, ev, ud, e);
+}
+
+static void test_consume_in_group_writer(void **state)
+{
+    fx_t *f = *state;
+    err_t e = {0};
+    append(f, "ONE", "{\"n\":1}");
+    append(f, "TWO", "{\"n\":2}");
+    store_group_opts_t go = {.max_batch = 8};
+    store_group_t *g = store_group_start(f->store, &go, &e);
+    assert_non_null(g);
+    stream_use_writer(g);
+    rec_t r = {0};
+    assert_int_equal(stream_consume_in(f->store, "w", record_where, &r, 10, &e), 2);
+    assert_false(pthread_equal(handler_thread, pthread_self()));
+    assert_int_equal(stream_consume_in(f->store, "w", record_where, &r, 10, &e), 0);
+    stream_use_writer(NULL);
+    store_group_stop(g);
+    assert_int_equal(r.seen, 2);
+    assert_int_equal(stream_cursor(f->c, "w", &e), 2);
+    assert_int_equal(count_rows(f, "ONE") + count_rows(f, "TWO"), 2);
+    /* without a writer: this thread's own connection */
+    append(f, "THREE", "{}");
+    assert_int_equal(stream_consume_in(f->store, "w", record_where, &r, 10, &e), 1);
+    assert_true(pthread_equal(handler_thread, pthread_self()));
 }
 
 static void test_failed_event_is_skipped_and_rolled_back(void **state)
@@ -190,6 +224,7 @@ int main(void)
     nudge_init();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_consume_in_order_and_resume, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_consume_in_group_writer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_event_is_skipped_and_rolled_back, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_busy_stops_batch_for_retry, setup, teardown),
