@@ -21,6 +21,8 @@ typedef struct store_stmt store_stmt_t;
 typedef struct {
     int synchronous_full; /* fsync every commit (power-loss durable) instead of at checkpoints */
     int readonly;         /* open without creating or migrating (for inspection tools) */
+    int wal_pages;        /* WAL pages that wake the checkpointer (0 = 4000, 16 MiB); past twice as
+                             many left over, the writer settles the WAL (store_wal_settle) */
 } store_opts_t;
 
 /* Open DATA_DIR/parley.db (creating the directory and file), apply pending migrations, and

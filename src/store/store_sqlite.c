@@ -125,13 +125,13 @@ static sqlite3 *db_open(const store_t *s, int create, err_t *e)
     return db;
 }
 
-/* After every commit (SQLite's WAL hook): past CKPT_PAGES, wake the checkpointer. */
+/* After every commit (SQLite's WAL hook): past ckpt_pages, wake the checkpointer. */
 static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
 {
     (void)db;
     (void)name;
     store_t *s = arg;
-    if (pages >= CKPT_PAGES) {
+    if (pages >= s->ckpt_pages) {
         pthread_mutex_lock(&s->ckpt_lock);
         s->ckpt_want = 1;
         pthread_cond_signal(&s->ckpt_cond);
@@ -150,7 +150,7 @@ static void checkpoint_once(store_t *s, sqlite3 *db)
     int log = 0, done = 0;
     if (sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done) != SQLITE_OK)
         return;
-    if (log < CKPT_SETTLE_PAGES) {
+    if (log < 2 * s->ckpt_pages) {
         atomic_store(&s->wal_settle, 0);
         return;
     }
@@ -581,6 +581,7 @@ store_t *store_open(const char *data_dir, const store_opts_t *opts, err_t *e)
         return NULL;
     }
     s->opts = *opts;
+    s->ckpt_pages = opts->wal_pages > 0 ? opts->wal_pages : CKPT_PAGES;
     s->gen = atomic_fetch_add(&store_gen_counter, 1) + 1;
     pthread_mutex_init(&s->lock, NULL);
     pthread_mutex_init(&s->write_lock, NULL);

@@ -39,7 +39,7 @@ struct store {
     store_conn_t *conns;
     /* The checkpointer (see checkpointer()): its thread, and a wake-up when the WAL grew. */
     pthread_t ckpt_thread;
-    int ckpt_started, ckpt_stop, ckpt_want;
+    int ckpt_started, ckpt_stop, ckpt_want, ckpt_pages;
     /* Set by the checkpointer when the WAL stays long because writers keep appending while it
      * copies: the writer finishes the checkpoint between two transactions (store_wal_settle)
      * so that the WAL restarts from its start. settle_since: when it was set (ms). */
@@ -52,13 +52,13 @@ struct store {
 /* Process-wide SQLite configuration; idempotent, called before any connection opens. */
 void store_sqlite_init(void);
 
-/* WAL pages after which the checkpointer is woken (16 MiB: four times SQLite's default, so a
- * page rewritten by many commits, an index's hot leaf, is copied back once, not four times). */
-#define CKPT_PAGES 4000
-/* WAL pages left after a background checkpoint beyond which the writer is asked to settle
- * the WAL (32 MiB), and how long the checkpointer waits for that before it restarts the WAL
- * itself, holding writers up meanwhile (no group writer, e.g. store.group_commit = 0). */
-#define CKPT_SETTLE_PAGES   8000
+/* WAL pages after which the checkpointer is woken, unless store_opts_t.wal_pages says
+ * otherwise (16 MiB: four times SQLite's default, so a page rewritten by many commits, an
+ * index's hot leaf, is copied back once, not four times). Past twice as many left after a
+ * background checkpoint, the writer is asked to settle the WAL; CKPT_SETTLE_WAIT_MS is how
+ * long the checkpointer waits for that before it restarts the WAL itself, holding writers up
+ * meanwhile (no group writer, e.g. store.group_commit = 0). */
+#define CKPT_PAGES          4000
 #define CKPT_SETTLE_WAIT_MS 2000
 /* The WAL file is truncated to this size when it restarts (SQLite's journal_size_limit). */
 #define WAL_SIZE_LIMIT (64LL * 1024 * 1024)

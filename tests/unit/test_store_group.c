@@ -1,7 +1,8 @@
 /* test_store_group.c: store/group.h on real SQLite: units of one batch commit together, a
  * failing unit is undone alone, a failed COMMIT answers every unit of its batch with an
  * error and stores nothing, rerunnable units share a savepoint and are redone exactly when
- * one fails, urgent units run first, stop runs what is queued. */
+ * one fails, the WAL restarts under continuous writes, urgent units run first, stop runs what is
+ * queued. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 typedef struct {
@@ -256,6 +258,44 @@ static void test_failed_commit_answers_every_unit(void **state)
     assert_int_equal(count(f, "SELECT count(*) FROM t WHERE id = 22"), 1);
 }
 
+/* A writer that never pauses: a background checkpoint alone never empties the WAL, so it
+ * would never restart and would grow by every page written. The writer settles it between
+ * batches, and the file stays near the checkpoint threshold. */
+static void test_wal_restarts_under_continuous_writes(void **state)
+{
+    fx_t *f = *state;
+    /* a store of its own with a small threshold: 64 pages (256 KiB) */
+    store_group_stop(f->g);
+    store_close(f->store);
+    err_t e;
+    store_opts_t o = {.wal_pages = 64};
+    f->store = store_open(f->root, &o, &e);
+    assert_non_null(f->store);
+    assert_int_equal(store_exec_script(store_conn(f->store, &e),
+                                       "CREATE TABLE b (id INTEGER PRIMARY KEY, x BLOB)", &e),
+                     0);
+    store_group_opts_t go = {.max_batch = 32};
+    f->g = store_group_start(f->store, &go, &e);
+    assert_non_null(f->g);
+    enum { N = 3000 }; /* 3000 pages and more: about 12 MiB of WAL if it never restarted */
+    unit_t *u = calloc(N, sizeof *u);
+    for (int i = 0; i < N; i++) {
+        unit_init(&u[i], f, "INSERT INTO b (x) VALUES (randomblob(3000))");
+        assert_int_equal(store_group_submit(f->g, &u[i].u), 0);
+    }
+    wait_done(f, N);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(u[i].rc, 0);
+    free(u);
+    assert_int_equal(count(f, "SELECT count(*) FROM b"), N);
+    char wal[128];
+    snprintf(wal, sizeof wal, "%s/parley.db-wal", f->root);
+    struct stat st;
+    assert_int_equal(stat(wal, &st), 0);
+    if (st.st_size > 4 * 1024 * 1024)
+        fail_msg("the WAL grew to %lld bytes for %d pages written", (long long)st.st_size, N);
+}
+
 static void test_urgent_units_go_first(void **state)
 {
     fx_t *f = *state;
@@ -303,6 +343,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_failing_unit_is_undone_alone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rerunnable_stretch_redone_on_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_commit_answers_every_unit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wal_restarts_under_continuous_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_urgent_units_go_first, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_runs_what_is_queued, setup, teardown),
     };
