@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 static int nudge_efd = -1;
-static __thread int nudge_pending;
+static __thread int nudge_pending, nudge_stream_pending;
 static pthread_mutex_t nudge_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t nudge_cv = PTHREAD_COND_INITIALIZER;
 static unsigned long nudge_gen;
@@ -29,11 +29,19 @@ void nudge_mark(void)
     nudge_pending = 1;
 }
 
+void nudge_mark_stream(void)
+{
+    nudge_stream_pending = 1;
+}
+
 void nudge_flush(void)
 {
+    if (nudge_stream_pending) {
+        nudge_stream_pending = 0;
+        nudge_wake_all();
+    }
     if (!nudge_pending) return;
     nudge_pending = 0;
-    nudge_wake_all();
     if (nudge_efd < 0) return;
     uint64_t one = 1;
     ssize_t w = write(nudge_efd, &one, sizeof one);

@@ -19,7 +19,7 @@ int stream_append(store_conn_t *c, const char *project_id, const char *app_id, c
                    "sssssi", project_id, app_id ? app_id : "", kind, payload, actor ? actor : "",
                    clock_now_ms()) < 0)
         return -1;
-    nudge_mark();
+    nudge_mark_stream();
     return 0;
 }
 
