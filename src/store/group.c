@@ -141,6 +141,10 @@ static void *writer(void *arg)
     pthread_setname_np(pthread_self(), "parley-writer");
     err_t ce;
     store_conn_t *c = store_conn(g->store, &ce);
+    /* The one connection whose page cache stays valid (every other connection's is dropped
+     * at each of its commits): give it room for the hot indexes of a growing store. */
+    if (c && store_exec_script(c, "PRAGMA cache_size=-65536", &ce) < 0)
+        log_kv(LOG_WARN, "group writer: cannot grow its page cache", "error", ce.message);
     pthread_mutex_lock(&g->lock);
     for (;;) {
         while (!g->head && !g->stopping)
