@@ -797,11 +797,12 @@ int convo_message_set_status(const convo_ctx_t *cx, const char *id, const char *
 int convo_message_insert(const convo_ctx_t *cx, const convo_message_row_t *m,
                          char id_out[ULID_LEN + 1], err_t *e)
 {
-    if (!m->app_id || !m->direction || !m->kind || !m->content)
+    if (!m->app_id || !m->direction || !m->kind || (!m->content && !m->content_text))
         return err_set(e, ERR_INTERNAL,
                        "convo_message_insert: app_id, direction, kind and "
                        "content are required");
-    char *content = jsonx_dump(m->content);
+    char *dumped = m->content_text ? NULL : jsonx_dump(m->content);
+    const char *content = m->content_text ? m->content_text : dumped;
     if (!content) return err_set(e, ERR_INTERNAL, "cannot serialise message content");
     char id[ULID_LEN + 1];
     ulid_new(id);
@@ -819,7 +820,7 @@ int convo_message_insert(const convo_ctx_t *cx, const convo_message_row_t *m,
         m->metadata ? m->metadata : "", m->injected ? 1 : 0, m->sender_id ? m->sender_id : "",
         m->processing_mode ? m->processing_mode : "CONVERSATION", status, m->status_time,
         *status ? m->status_reason : NULL, m->correlation_id ? m->correlation_id : "");
-    free(content);
+    free(dumped);
     if (rc < 0) return -1;
     if (m->conversation_id) {
         int to_app = strcmp(m->direction, "TO_APP") == 0;

@@ -25,6 +25,7 @@ typedef struct {
     int64_t accept_time;         /* ms */
     const char *kind;            /* required: "app_message" | "contact_message" */
     json_t *content;             /* required: that message object (borrowed; serialised) */
+    const char *content_text;    /* optional: content already serialised (used instead) */
     const char *metadata;
     int injected;
     const char *sender_id;

@@ -4,12 +4,14 @@
 #include "base/clock.h"
 #include "base/jsonx.h"
 #include "base/nudge.h"
+#include "base/tcache.h"
 #include "channels/channel.h"
 #include "channels/render.h"
 #include "convo/contacts.h"
 #include "convo/conversations.h"
 #include "convo/messages.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,7 +86,8 @@ struct convo_send_plan {
     const char *app_id, *metadata, *corr;
     json_t *msg, *explicit_order, *props, *conv_md, *ids_in; /* borrowed from body */
     json_t *app;                                             /* owned: app_channels */
-    char contact_id[ULID_LEN + 1];                           /* recipient.contact_id, if given */
+    char *content_text; /* owned: msg serialised here, on the HTTP thread, not the writer's */
+    char contact_id[ULID_LEN + 1]; /* recipient.contact_id, if given */
     int queue, dispatch_only;
     int64_t ttl;
     /* Per app channel: ERR_OK if msg can be carried, else why not. Found in prepare, so
@@ -213,31 +216,65 @@ static int choose(const convo_send_plan_t *p, json_t *ids, json_t *contact_prior
 }
 
 /* What sending needs of the app: {id, processing_mode, channel_credentials: [{channel}]}
- * in priority order, read without opening any sealed secret (the dispatcher does that). */
+ * in priority order, read without opening any sealed secret (the dispatcher does that).
+ * Cached as "mode\nCHANNEL\nCHANNEL..." under the configuration generation (an app or
+ * credential change advances it), so a send costs one small read here, not a join. */
+static tcache_t *app_cache;
+static pthread_once_t app_cache_once = PTHREAD_ONCE_INIT;
+static void app_cache_init(void)
+{
+    app_cache = tcache_new(256);
+}
+
+static json_t *app_from_text(const char *app_id, const char *text)
+{
+    const char *nl = strchr(text, '\n');
+    char mode[32];
+    snprintf(mode, sizeof mode, "%.*s", nl ? (int)(nl - text) : (int)strlen(text), text);
+    json_t *creds = json_array();
+    for (const char *p = nl; p && *p;) {
+        const char *q = strchr(++p, '\n');
+        size_t n = q ? (size_t)(q - p) : strlen(p);
+        if (n) json_array_append_new(creds, json_pack("{s:s%}", "channel", p, n));
+        p = q;
+    }
+    return json_pack("{s:s, s:s, s:o}", "id", app_id, "processing_mode", mode,
+                     "channel_credentials", creds);
+}
+
 static json_t *app_channels(const convo_ctx_t *cx, const char *app_id, err_t *e)
 {
+    pthread_once(&app_cache_once, app_cache_init);
+    char key[2 * ULID_LEN + 2], text[512];
+    snprintf(key, sizeof key, "%s/%s", cx->project_id, app_id);
+    uint64_t token;
+    if (store_config_gen(cx->conn, &token, e) < 0) return NULL;
+    int n = tcache_get(app_cache, key, token, text, sizeof text - 1);
+    if (n >= 0) {
+        text[n] = 0;
+        return app_from_text(app_id, text);
+    }
     store_stmt_t *st = store_query(cx->conn, e,
                                    "SELECT a.processing_mode, k.channel FROM apps a LEFT JOIN "
                                    "app_credentials k ON k.app_id = a.id WHERE a.id = $1 AND "
                                    "a.project_id = $2 ORDER BY k.position",
                                    "ss", app_id, cx->project_id);
     if (!st) return NULL;
-    json_t *app = NULL, *creds = json_array();
-    int rc;
+    buf_t b;
+    buf_init(&b);
+    int rc, found = 0;
     while ((rc = store_step(st, e)) == 1) {
-        if (!app)
-            app = json_pack("{s:s, s:s}", "id", app_id, "processing_mode", store_col_text(st, 0));
-        if (!store_col_is_null(st, 1))
-            json_array_append_new(creds, json_pack("{s:s}", "channel", store_col_text(st, 1)));
+        if (!found++) buf_printf(&b, "%s", store_col_text(st, 0));
+        if (!store_col_is_null(st, 1)) buf_printf(&b, "\n%s", store_col_text(st, 1));
     }
     store_done(st);
-    if (rc < 0 || !app) {
-        json_decref(app);
-        json_decref(creds);
-        if (rc == 0) err_set(e, ERR_NOT_FOUND, "app %s not found", app_id);
-        return NULL;
+    json_t *app = NULL;
+    if (rc == 0 && !found) err_set(e, ERR_NOT_FOUND, "app %s not found", app_id);
+    if (rc == 0 && found) {
+        if (b.len < sizeof text) tcache_put(app_cache, key, token, b.data, b.len);
+        app = app_from_text(app_id, b.data);
     }
-    json_object_set_new(app, "channel_credentials", creds);
+    buf_free(&b);
     return app;
 }
 
@@ -269,6 +306,7 @@ void convo_send_plan_free(convo_send_plan_t *p)
 {
     if (!p) return;
     json_decref(p->app);
+    free(p->content_text);
     free(p);
 }
 
@@ -346,6 +384,7 @@ convo_send_plan_t *convo_send_prepare(const convo_ctx_t *cx, json_t *body, err_t
         return NULL;
     }
     p->app_id = app_id;
+    p->content_text = jsonx_dump(msg);
     p->metadata = metadata;
     p->corr = corr;
     p->msg = msg;
@@ -432,6 +471,7 @@ json_t *convo_send_commit(const convo_ctx_t *cx, const convo_send_plan_t *p, err
                                .accept_time = now,
                                .kind = "app_message",
                                .content = p->msg,
+                               .content_text = p->content_text,
                                .metadata = p->metadata,
                                .processing_mode = p->dispatch_only ? "DISPATCH" : "CONVERSATION",
                                .status = "QUEUED",

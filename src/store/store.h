@@ -49,6 +49,11 @@ void store_rollback(store_conn_t *c);
  * transactions: when the checkpointer asked for it, copy the rest of the WAL into the
  * database so that the WAL restarts from its start. 1 if it did, else 0. Cheap otherwise. */
 int store_wal_settle(store_conn_t *c);
+/* The configuration generation as a token for tcache (base/tcache.h): the counter that
+ * every change to access keys, projects, apps and app credentials advances (by trigger,
+ * migration 012), combined with this store's identity. Read it BEFORE reading the data
+ * cached under it. 0 or -1 (error). */
+int store_config_gen(store_conn_t *c, uint64_t *token, err_t *e);
 /* Savepoint elision, for a caller that can undo and redo a whole run of work (the group
  * writer): while on, store_begin/store_commit deeper than the current level only count
  * levels, and store_rollback there undoes nothing but marks the connection poisoned; the

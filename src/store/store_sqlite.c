@@ -18,9 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 #include <time.h>
 
@@ -125,13 +123,16 @@ static sqlite3 *db_open(const store_t *s, int create, err_t *e)
     return db;
 }
 
-/* After every commit (SQLite's WAL hook): past ckpt_pages, wake the checkpointer. */
+/* After every commit (SQLite's WAL hook): past ckpt_pages, wake the checkpointer; past twice
+ * that, ask the writer to settle the WAL (see checkpoint_once) even if the checkpointer, at
+ * its low priority, has not had the CPU to ask. */
 static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
 {
     (void)db;
     (void)name;
     store_t *s = arg;
     if (pages >= s->ckpt_pages) {
+        if (pages >= 2 * s->ckpt_pages) atomic_store(&s->wal_settle, 1);
         pthread_mutex_lock(&s->ckpt_lock);
         s->ckpt_want = 1;
         pthread_cond_signal(&s->ckpt_cond);
@@ -140,40 +141,48 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
     return SQLITE_OK;
 }
 
+static int64_t mono_ms(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
 /* One background checkpoint. A PASSIVE one copies what it can without waiting; but while a
  * writer keeps appending, the WAL never empties, so it never restarts from its start and
  * grows without bound (and each append to a new region of the file costs the kernel a
- * fresh zeroed block). So when much is left, ask the writer to settle it, and restart the
- * WAL here if nobody did within CKPT_SETTLE_WAIT_MS. */
+ * fresh zeroed block). So when much is left, the writer is asked to settle it between two
+ * batches (store_wal_settle), and this thread leaves it the checkpoint lock meanwhile (a
+ * second checkpointer gets SQLITE_BUSY at once). If nobody settles it within
+ * CKPT_SETTLE_WAIT_MS (no group writer), the WAL is restarted here, holding writers up. */
 static void checkpoint_once(store_t *s, sqlite3 *db)
 {
+    if (atomic_load(&s->wal_settle)) {
+        int64_t now = mono_ms();
+        if (!s->settle_since) s->settle_since = now;
+        if (now - s->settle_since < CKPT_SETTLE_WAIT_MS) return;
+        if (sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_RESTART, NULL, NULL) == SQLITE_OK)
+            atomic_store(&s->wal_settle, 0);
+        s->settle_since = 0;
+        return;
+    }
+    s->settle_since = 0;
     int log = 0, done = 0;
-    if (sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done) != SQLITE_OK)
-        return;
-    if (log < 2 * s->ckpt_pages) {
-        atomic_store(&s->wal_settle, 0);
-        return;
-    }
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    int64_t ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-    if (!atomic_load(&s->wal_settle)) {
-        s->settle_since = ms;
+    if (sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done) == SQLITE_OK &&
+        log >= 2 * s->ckpt_pages)
         atomic_store(&s->wal_settle, 1);
-    } else if (ms - s->settle_since >= CKPT_SETTLE_WAIT_MS) {
-        sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
-        s->settle_since = ms;
-    }
 }
 
 int store_wal_settle(store_conn_t *c)
 {
     store_t *s = c->store;
     if (c->depth > 0 || !atomic_load(&s->wal_settle)) return 0;
-    int log = 0, done = 0;
     /* Between this writer's transactions nothing appends, so a PASSIVE checkpoint copies the
-     * rest (the background one did the bulk); the next write then restarts the WAL. BUSY
-     * when the background checkpoint runs meanwhile: the next call retries. */
+     * rest (the background ones did the bulk) and the next write starts the WAL from its
+     * start. PASSIVE never waits: a reader still on an old snapshot (an export, a backup)
+     * or a background pass still running leaves part of it, and the next call retries,
+     * rather than hold every send up meanwhile. */
+    int log = 0, done = 0;
     if (sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done) !=
             SQLITE_OK ||
         done < log)
@@ -190,10 +199,6 @@ static void *checkpointer(void *arg)
 {
     store_t *s = arg;
     pthread_setname_np(pthread_self(), "parley-ckpt");
-    /* Background work: on a busy machine the writer and the HTTP threads go first (a Linux
-     * thread has its own nice value; raising it needs no privilege). */
-    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10) < 0)
-        log_kv(LOG_DEBUG, "checkpointer: cannot lower its priority", "error", strerror(errno));
     err_t e;
     sqlite3 *db = db_open(s, 0, &e);
     if (!db) log_kv(LOG_ERROR, "checkpointer: cannot open the store", "error", e.message);
@@ -274,6 +279,17 @@ int store_exec_script(store_conn_t *c, const char *sql, err_t *e)
 static int tx_exec(store_conn_t *c, const char *sql, err_t *e)
 {
     return store_exec(c, e, sql, "") < 0 ? -1 : 0;
+}
+
+int store_config_gen(store_conn_t *c, uint64_t *token, err_t *e)
+{
+    store_stmt_t *st = store_query(c, e, "SELECT gen FROM config_gen WHERE id = 1", "");
+    if (!st) return -1;
+    int rc = store_step(st, e);
+    if (rc == 1) *token = (c->store->gen << 40) ^ (uint64_t)store_col_int(st, 0);
+    store_done(st);
+    if (rc == 0) return err_set(e, ERR_INTERNAL, "store: config_gen row missing");
+    return rc < 0 ? -1 : 0;
 }
 
 int store_in_tx(const store_conn_t *c)

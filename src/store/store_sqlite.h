@@ -42,7 +42,8 @@ struct store {
     int ckpt_started, ckpt_stop, ckpt_want, ckpt_pages;
     /* Set by the checkpointer when the WAL stays long because writers keep appending while it
      * copies: the writer finishes the checkpoint between two transactions (store_wal_settle)
-     * so that the WAL restarts from its start. settle_since: when it was set (ms). */
+     * so that the WAL restarts from its start. settle_since: since when the checkpointer has
+     * found it long (monotonic ms, 0 = it did not). */
     atomic_int wal_settle;
     int64_t settle_since;
     pthread_mutex_t ckpt_lock;

@@ -2,6 +2,10 @@
 #include "tenant/tenant.h"
 #include "base/clock.h"
 #include "base/sec.h"
+#include "base/tcache.h"
+
+#include <pthread.h>
+#include <stdlib.h>
 
 #include <stdio.h>
 #include <string.h>
@@ -127,35 +131,68 @@ static const char key_lookup_sql[] =
     "SELECT k.project_id, k.secret_hash FROM access_keys k JOIN projects p ON p.id = k.project_id "
     "WHERE k.id = $1 AND k.revoked_at IS NULL AND p.deleted_at IS NULL";
 
+/* Active keys by id: project id and secret hash, valid while the configuration generation
+ * is unchanged (a revocation, by the server or the CLI, advances it). Only found keys are
+ * cached: an unknown or wrong key costs its lookup every time. */
+typedef struct {
+    char project_id[ULID_LEN + 1];
+    uint8_t hash[SEC_HASH_LEN];
+} key_entry_t;
+static tcache_t *key_cache;
+static pthread_once_t key_cache_once = PTHREAD_ONCE_INIT;
+static void key_cache_init(void)
+{
+    key_cache = tcache_new(256);
+}
+
+/* The key's project and secret hash: 1 found (active, project not deleted), 0 not, -1 error. */
+static int key_lookup(store_conn_t *c, const char *key_id, key_entry_t *k, err_t *e)
+{
+    pthread_once(&key_cache_once, key_cache_init);
+    uint64_t token;
+    if (store_config_gen(c, &token, e) < 0) return -1;
+    if (tcache_get(key_cache, key_id, token, k, sizeof *k) == (int)sizeof *k) return 1;
+    store_stmt_t *st = store_query(c, e, key_lookup_sql, "s", key_id);
+    if (!st) return -1;
+    int rc = store_step(st, e);
+    if (rc == 1) {
+        size_t len;
+        const void *have = store_col_blob(st, 1, &len);
+        const char *pid = store_col_text(st, 0);
+        if (len != SEC_HASH_LEN || !pid || strlen(pid) != ULID_LEN) {
+            rc = 0; /* not a key this server issued: never matches */
+        } else {
+            memset(k, 0, sizeof *k);
+            memcpy(k->hash, have, SEC_HASH_LEN);
+            memcpy(k->project_id, pid, ULID_LEN);
+            tcache_put(key_cache, key_id, token, k, sizeof *k);
+        }
+    }
+    store_done(st);
+    return rc;
+}
+
 int tenant_key_verify(store_conn_t *c, const char *key_id, const char *secret,
                       char project_id[ULID_LEN + 1], err_t *e)
 {
     uint8_t want[SEC_HASH_LEN];
+    key_entry_t k;
     secret_hash(secret, want);
-    store_stmt_t *st = store_query(c, e, key_lookup_sql, "s", key_id);
-    if (!st) return -1;
-    int rc = store_step(st, e), ok = 0;
-    if (rc == 1) {
-        size_t len;
-        const void *have = store_col_blob(st, 1, &len);
-        ok = len == sizeof want && sec_equal(have, want, sizeof want);
-        if (ok) snprintf(project_id, ULID_LEN + 1, "%s", store_col_text(st, 0));
-    }
-    store_done(st);
+    int rc = key_lookup(c, key_id, &k, e);
     if (rc < 0) return -1;
-    if (!ok) return err_set(e, ERR_UNAUTHENTICATED, "invalid or revoked access key");
+    if (rc == 0 || !sec_equal(k.hash, want, sizeof want))
+        return err_set(e, ERR_UNAUTHENTICATED, "invalid or revoked access key");
+    memcpy(project_id, k.project_id, ULID_LEN + 1);
     return 0;
 }
 
 int tenant_key_active(store_conn_t *c, const char *key_id, char project_id[ULID_LEN + 1], err_t *e)
 {
-    store_stmt_t *st = store_query(c, e, key_lookup_sql, "s", key_id);
-    if (!st) return -1;
-    int rc = store_step(st, e);
-    if (rc == 1) snprintf(project_id, ULID_LEN + 1, "%s", store_col_text(st, 0));
-    store_done(st);
+    key_entry_t k;
+    int rc = key_lookup(c, key_id, &k, e);
     if (rc < 0) return -1;
     if (rc == 0) return err_set(e, ERR_UNAUTHENTICATED, "access key revoked or unknown");
+    memcpy(project_id, k.project_id, ULID_LEN + 1);
     return 0;
 }
 

@@ -12,6 +12,7 @@
 #include "store/store.h"
 #include "tenant/tenant.h"
 
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -457,6 +458,57 @@ static void test_key_revoke(void **state)
     json_decref(keys);
 }
 
+/* Another process (the CLI) changes the store behind this one's back: a verified key is
+ * cached, and yet its revocation, or its project's deletion, counts at the next request. */
+static void other_process(db_fx_t *f, const char *sql)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/parley.db", f->dir);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) fail_msg("%s: %s", sql, msg);
+    sqlite3_close(db);
+}
+
+static void test_key_cache_sees_other_writers(void **state)
+{
+    db_fx_t *f = *state;
+    tenant_init_t t;
+    err_t e = {0};
+    assert_int_equal(tenant_init(f->c, &t, &e), 1);
+    char kid[ULID_LEN + 1], secret[TENANT_SECRET_MAX], pid[ULID_LEN + 1] = "", sql[256];
+    assert_int_equal(tenant_key_create(f->c, t.project_id, "second", kid, secret, &e), 0);
+    uint64_t g0, g1;
+    assert_int_equal(store_config_gen(f->c, &g0, &e), 0);
+    for (int i = 0; i < 3; i++) /* the first fills the cache, the others hit it */
+        assert_int_equal(tenant_key_verify(f->c, t.key_id, t.key_secret, pid, &e), 0);
+    assert_int_equal(tenant_key_verify(f->c, kid, secret, pid, &e), 0);
+    assert_string_equal(pid, t.project_id);
+    assert_int_equal(store_config_gen(f->c, &g1, &e), 0);
+    assert_true(g1 == g0); /* reading changes nothing */
+
+    snprintf(sql, sizeof sql, "UPDATE access_keys SET revoked_at = 1 WHERE id = '%s'", kid);
+    other_process(f, sql);
+    assert_int_equal(store_config_gen(f->c, &g1, &e), 0);
+    assert_true(g1 != g0);
+    assert_int_equal(tenant_key_verify(f->c, kid, secret, pid, &e), -1);
+    assert_int_equal(e.code, ERR_UNAUTHENTICATED);
+    assert_int_equal(tenant_key_active(f->c, kid, pid, &e), -1);
+    assert_int_equal(tenant_key_verify(f->c, t.key_id, t.key_secret, pid, &e), 0);
+
+    snprintf(sql, sizeof sql, "UPDATE projects SET deleted_at = 1 WHERE id = '%s'", t.project_id);
+    other_process(f, sql);
+    assert_int_equal(tenant_key_verify(f->c, t.key_id, t.key_secret, pid, &e), -1);
+    assert_int_equal(e.code, ERR_UNAUTHENTICATED);
+    /* and back: the cache does not remember the refusal either */
+    snprintf(sql, sizeof sql, "UPDATE projects SET deleted_at = NULL WHERE id = '%s'",
+             t.project_id);
+    other_process(f, sql);
+    assert_int_equal(tenant_key_verify(f->c, t.key_id, t.key_secret, pid, &e), 0);
+}
+
 static void test_key_scoped_to_project(void **state)
 {
     db_fx_t *f = *state;
@@ -540,6 +592,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tenant_init, db_setup, db_teardown),
         cmocka_unit_test_setup_teardown(test_key_verify, db_setup, db_teardown),
         cmocka_unit_test_setup_teardown(test_key_revoke, db_setup, db_teardown),
+        cmocka_unit_test_setup_teardown(test_key_cache_sees_other_writers, db_setup, db_teardown),
         cmocka_unit_test_setup_teardown(test_key_scoped_to_project, db_setup, db_teardown),
         cmocka_unit_test_setup_teardown(test_key_create_unknown_project, db_setup, db_teardown),
     };

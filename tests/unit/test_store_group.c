@@ -260,7 +260,7 @@ static void test_failed_commit_answers_every_unit(void **state)
 
 /* A writer that never pauses: a background checkpoint alone never empties the WAL, so it
  * would never restart and would grow by every page written. The writer settles it between
- * batches, and the file stays near the checkpoint threshold. */
+ * batches, and the WAL restarts. */
 static void test_wal_restarts_under_continuous_writes(void **state)
 {
     fx_t *f = *state;
@@ -292,7 +292,9 @@ static void test_wal_restarts_under_continuous_writes(void **state)
     snprintf(wal, sizeof wal, "%s/parley.db-wal", f->root);
     struct stat st;
     assert_int_equal(stat(wal, &st), 0);
-    if (st.st_size > 4 * 1024 * 1024)
+    /* Never restarted, it would hold every page written (more than 12 MiB); restarted, it
+     * stays far smaller, by how much depends on when the checkpointer got the CPU. */
+    if (st.st_size > 9 * 1024 * 1024)
         fail_msg("the WAL grew to %lld bytes for %d pages written", (long long)st.st_size, N);
 }
 
