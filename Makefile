@@ -12,7 +12,7 @@ LISTEN ?= 127.0.0.1:8080
 all: build
 
 $(BUILD)/Makefile:
-	@command -v cmake >/dev/null && pkg-config --exists libmicrohttpd jansson libsodium || scripts/deps.sh build
+	@command -v cmake >/dev/null && pkg-config --exists libmicrohttpd jansson libsodium jemalloc || scripts/deps.sh build
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPARLEY_TESTS=OFF >/dev/null
 
 build: $(BUILD)/Makefile

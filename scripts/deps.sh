@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 build_pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev
-            libcurl4-openssl-dev libsodium-dev liblua5.4-dev libpcre2-dev)
+            libcurl4-openssl-dev libsodium-dev liblua5.4-dev libpcre2-dev libjemalloc-dev)
 test_pkgs=(libcmocka-dev nodejs npm sqlite3)
 bench_pkgs=(wrk)
 fuzz_pkgs=(clang libclang-rt-14-dev)
