@@ -1,6 +1,7 @@
 /* tcache.c: the token-stamped string cache (see tcache.h). */
 #include "base/tcache.h"
 #include "base/buf.h"
+#include "base/hash.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -21,10 +22,7 @@ struct tcache {
 
 static unsigned slot_of(const tcache_t *c, const char *key)
 {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (const char *p = key; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    return (unsigned)(h % c->n);
+    return (unsigned)(hash_str(key) % c->n);
 }
 
 tcache_t *tcache_new(unsigned slots)

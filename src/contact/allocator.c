@@ -2,6 +2,7 @@
  * agents, categories and conversations, and two indexed binary heaps per category (its
  * waiting conversations, its eligible agents). Pure data structure: no store, no locks. */
 #include "contact/allocator.h"
+#include "base/hash.h"
 
 #include "base/buf.h"
 
@@ -16,14 +17,6 @@ typedef struct {
     int *val; /* -1 empty, -2 deleted */
     size_t cap, used;
 } smap_t;
-
-static uint64_t hash_str(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
 
 static void smap_put(smap_t *m, const char *k, int v);
 

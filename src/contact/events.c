@@ -4,6 +4,7 @@
  * SSE client resuming with Last-Event-ID gets exactly what it missed. The newest published
  * id is kept in memory so that idle streams can tell "nothing new" without a query. */
 #include "contact/contact.h"
+#include "base/hash.h"
 #include "contact/routing.h"
 
 #include "base/clock.h"
@@ -65,14 +66,6 @@ static pending_list_t *pending_list(void)
     return l;
 }
 
-static uint64_t key_hash(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
-
 static latest_t *latest_slot(const char *key, int create)
 {
     if (create && (g_latest_n + 1) * 2 > g_latest_cap) {
@@ -89,7 +82,7 @@ static latest_t *latest_slot(const char *key, int create)
         free(old);
     }
     if (!g_latest_cap) return NULL;
-    size_t i = key_hash(key) & (g_latest_cap - 1);
+    size_t i = hash_str(key) & (g_latest_cap - 1);
     while (g_latest[i].key[0]) {
         if (strcmp(g_latest[i].key, key) == 0) return &g_latest[i];
         i = (i + 1) & (g_latest_cap - 1);

@@ -58,24 +58,18 @@ static void redo_stretch(store_conn_t *c, store_unit_t *from, store_unit_t *upto
     }
 }
 
-/* Close the open stretch (if any): release its savepoint. */
+/* Close the open stretch (if any): release its savepoint. Should RELEASE fail (it does no
+ * I/O), it has rolled the stretch back: run each unit again in its own savepoint. */
 static void end_stretch(store_conn_t *c, store_unit_t **from, store_unit_t *last)
 {
     if (!*from) return;
     store_elide_savepoints(c, 0);
     err_t e;
-    if (store_commit(c, &e) < 0) { /* RELEASE does no I/O; should it fail, redo one by one */
-        if (store_begin(c, &e) == 0) {
-            store_elide_savepoints(c, 1);
-            redo_stretch(c, *from, last);
-        } else {
-            for (store_unit_t *v = *from;; v = v->next) {
-                v->rc = -1;
-                v->err = e;
-                if (v == last) break;
-            }
+    if (store_commit(c, &e) < 0)
+        for (store_unit_t *v = *from;; v = v->next) {
+            run_one(c, v);
+            if (v == last) break;
         }
-    }
     *from = NULL;
 }
 

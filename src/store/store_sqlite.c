@@ -4,6 +4,7 @@
  * at open via PRAGMA user_version. */
 #define _GNU_SOURCE
 #include "store/store.h"
+#include "base/hash.h"
 #include "store/store_sqlite.h"
 #include "store/migrations.h"
 #include "base/buf.h"
@@ -48,14 +49,6 @@ static int db_fail(sqlite3 *db, err_t *e, const char *what)
         return err_set(e, ERR_UNAVAILABLE, "store busy, retry");
     if ((rc & 0xff) == SQLITE_FULL) return err_set(e, ERR_UNAVAILABLE, "store full (disk)");
     return err_set(e, ERR_INTERNAL, "store error");
-}
-
-static uint64_t sql_hash(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
 }
 
 /* `$12` -> `?12` outside quoted literals and identifiers. */
@@ -376,7 +369,7 @@ void store_rollback(store_conn_t *c)
 
 static store_stmt_t *stmt_get(store_conn_t *c, const char *sql, err_t *e)
 {
-    uint64_t h = sql_hash(sql);
+    uint64_t h = hash_str(sql);
     for (size_t i = 0; i < c->ncache; i++) {
         store_stmt_t *st = c->cache[i];
         if (st->hash == h && !st->in_use && strcmp(st->sql, sql) == 0) {
