@@ -181,6 +181,15 @@ static int deliver_sms(dispatch_t *d, job_t *j, json_t *cred, json_t *to, convo_
     int rc = sms_ensure(d->o.sms, j->project_id, j->app_id,
                         (int)json_integer_value(json_object_get(cred, "credential_ordinal_number")),
                         json_object_get(cred, "static_bearer"), &e);
+    /* Leased until the message expires: the session reports, or a restart retries. Leased
+     * before the submit: the SMSC's answer may be handled (and the job re-queued for the
+     * next channel) before this thread would get to a later UPDATE, which then stuck it. */
+    if (rc == 0 && store_exec(cx->conn, &e, "UPDATE outbox SET lease_until = $1 WHERE id = $2",
+                              "is", j->expires_at, j->id) < 0) {
+        free(text);
+        dispatch_row_backoff(d, j, e.message);
+        return 0;
+    }
     if (rc == 0)
         rc = sms_submit(d->o.sms, j->app_id, json_string_value(json_object_get(to, "identity")),
                         text, j->id, &e);
@@ -192,10 +201,6 @@ static int deliver_sms(dispatch_t *d, job_t *j, json_t *cred, json_t *to, convo_
                   e.code == ERR_INVALID_ARGUMENT ? "RECIPIENT_INVALID_CHANNEL_IDENTITY"
                                                  : "CHANNEL_BAD_CONFIGURATION",
                   e.message);
-    } else {
-        /* Leased until the message expires: the session reports, or a restart retries. */
-        store_exec(cx->conn, &e, "UPDATE outbox SET lease_until = $1 WHERE id = $2", "is",
-                   j->expires_at, j->id);
     }
     return 0;
 }

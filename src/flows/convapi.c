@@ -65,15 +65,11 @@ json_t *flows_sinch_camel(const json_t *v)
     return json_deep_copy(v);
 }
 
-/* ---- inbox items ---- */
-
-typedef struct {
-    atomic_int refs;
-    char id[ULID_LEN + 1];
-} shared_t;
+/* ---- inbox items ----
+ * Each posted row is an origin (node.h): the row stays until the work of its message is
+ * done, or goes inside the transaction of the first message a sinch-send sends for it. */
 
 struct flows_inbox_item {
-    shared_t *sh;
     json_t *msg;
 };
 
@@ -87,39 +83,38 @@ static void row_delete(const char *id)
         log_kv(LOG_WARN, "flows inbox delete failed", "id", id, "error", e.message);
 }
 
+static int row_settle(void *ud, store_conn_t *c, err_t *e)
+{
+    return store_exec(c, e, "DELETE FROM flows_inbox WHERE id = $1", "s", (const char *)ud) < 0 ? -1
+                                                                                                : 0;
+}
+
+static void row_release(void *ud, int settled, int kept)
+{
+    if (!settled && !kept) row_delete(ud); /* done, or no longer deployed: taken */
+    free(ud);
+}
+
+static const flows_origin_hooks_t row_hooks = {.settle = row_settle, .release = row_release};
+
 json_t *flows_inbox_msg(flows_inbox_item_t *it)
 {
     return it->msg;
 }
 
-static void item_release(flows_inbox_item_t *it)
+static void item_free(void *arg)
 {
-    if (atomic_fetch_sub(&it->sh->refs, 1) == 1) {
-        row_delete(it->sh->id);
-        free(it->sh);
-    }
+    flows_inbox_item_t *it = arg;
     json_decref(it->msg);
     free(it);
 }
 
 void flows_inbox_item_done(flows_inbox_item_t *it)
 {
-    item_release(it);
+    item_free(it);
 }
 
 static atomic_int g_stop;
-
-static void item_free_cb(void *arg)
-{
-    flows_inbox_item_t *it = arg;
-    if (atomic_load(&g_stop)) { /* shutdown: keep the row, it is posted again at start */
-        if (atomic_fetch_sub(&it->sh->refs, 1) == 1) free(it->sh);
-        json_decref(it->msg);
-        free(it);
-        return;
-    }
-    item_release(it); /* the node went away: it counts as taken */
-}
 
 /* Post one inbox row to its nodes. */
 static void pump_row(const char *id, const char *project, const char *kind, const char *node_id,
@@ -143,18 +138,16 @@ static void pump_row(const char *id, const char *project, const char *kind, cons
         json_decref(targets);
         return;
     }
-    shared_t *sh = xcalloc(1, sizeof *sh);
-    atomic_init(&sh->refs, (int)n);
-    snprintf(sh->id, sizeof sh->id, "%s", id);
+    flows_origin_t *o = flows_origin_new(&row_hooks, xstrdup(id));
     size_t i;
     json_t *t;
     json_array_foreach(targets, i, t)
     {
         flows_inbox_item_t *it = xcalloc(1, sizeof *it);
-        it->sh = sh;
         it->msg = i + 1 == n ? json_incref(msg) : json_deep_copy(msg);
-        flows_post(project, json_string_value(t), fn, it, item_free_cb);
+        flows_post_from(o, project, json_string_value(t), fn, it, item_free);
     }
+    flows_origin_drop(o);
     json_decref(targets);
 }
 

@@ -4,11 +4,13 @@
  *
  * Guarantee: the consumer handles each stream event inside the transaction that advances
  * its cursor and only writes rows there (flows_inbox, and the removal of a wait it
- * resumes); after the commit each inbox row is posted to its nodes and deleted when the
- * last of them has taken it (or is no longer deployed). A crash before the commit replays
- * the event; after it, the inbox rows are posted again at start. So an inbound message
- * reaches its entry nodes once; if the process dies while a flow is running it, the flow
- * is not run again for it (at most once past the entry node). */
+ * resumes); after the commit each inbox row is posted to its nodes as an origin (node.h).
+ * The row stays until the message's work is done (every task, timer and HTTP request
+ * that came of it), or goes inside the transaction of the first message a sinch-send sends
+ * (or the handover a contact-handover makes) for it. A crash before the consumer's commit
+ * replays the event; after it, the rows still there are posted again at start. So a flow
+ * runs to its first send exactly once; it may run again from the start after a crash if
+ * it had sent nothing yet, and past the first send a crash ends it (at most once). */
 #ifndef PARLEY_FLOWS_CONVAPI_H
 #define PARLEY_FLOWS_CONVAPI_H
 
@@ -28,7 +30,7 @@ void flows_convapi_stop(void);
 typedef struct flows_inbox_item flows_inbox_item_t;
 /* The msg (borrowed; the node json_incref's or copies what it keeps). */
 json_t *flows_inbox_msg(flows_inbox_item_t *it);
-/* The node took it: the row goes when every target has. Frees it. */
+/* The node took it (the row goes with the origin, see above). Frees it. */
 void flows_inbox_item_done(flows_inbox_item_t *it);
 
 /* sinch.c: the node-side deliveries (flows_post tasks, executor thread). Each ends with

@@ -128,6 +128,35 @@ void flows_timer_cancel(flows_node_t *n, uint64_t id);
  * free_arg(arg) is. A redeploy that keeps the node id hands the task to the new instance. */
 void flows_post(const char *project_id, const char *node_id, flows_task_fn fn, void *arg,
                 void (*free_arg)(void *));
+/* ---- origins: at-least-once entry messages ----
+ * An entry message kept outside the runtime until its flow is done with it (a flows_inbox
+ * row, convapi.c) is posted with an origin. Every task, timer and hold made while one of
+ * its tasks runs carries the same origin, so the origin lives while the message's work is
+ * queued or armed. When the last of it is gone, release runs (any thread): settled means a
+ * node already made the message's record go inside a transaction of its own, and kept
+ * means some of the work was dropped unrun because the runtime stopped (the record should
+ * stay, so the message runs again at the next start). */
+typedef struct flows_origin flows_origin_t;
+typedef struct {
+    int (*settle)(void *ud, store_conn_t *c, err_t *e); /* in the caller's transaction */
+    void (*release)(void *ud, int settled, int kept);
+} flows_origin_hooks_t;
+/* refs = 1: the caller's, dropped with flows_origin_drop once it has posted the work. */
+flows_origin_t *flows_origin_new(const flows_origin_hooks_t *hooks, void *ud);
+/* The running task's origin, held (NULL if none): for work that finishes on another thread
+ * (an HTTP reply), posted back with flows_post_from and dropped after. */
+flows_origin_t *flows_origin_hold(void);
+void flows_origin_drop(flows_origin_t *o);
+/* Inside the caller's open transaction, at a node's durable effect (a message sent): make
+ * the running task's origin record go with it. 1 if it did, 0 if there was none (no origin,
+ * or settled already), -1 on error. After the COMMIT, flows_origin_settled(). So the effect
+ * happens exactly once across a crash: either both commit or the message runs again. */
+int flows_origin_settle(store_conn_t *c, err_t *e);
+void flows_origin_settled(void);
+/* flows_post with an explicit origin (held by the task; NULL for none). */
+void flows_post_from(flows_origin_t *o, const char *project_id, const char *node_id,
+                     flows_task_fn fn, void *arg, void (*free_arg)(void *));
+
 /* From ANY thread: start a message at a node (entry points: http in, stream events): the
  * node's `input` gets msg (a `_msgid` is added when missing). Resolved when the task runs,
  * against the then-deployed set, so an event is never lost or doubled by a redeploy

@@ -62,6 +62,8 @@ typedef struct task {
     void *arg;
     void (*free_arg)(void *);
     timer_t_ *timer;
+    flows_origin_t *origin; /* ref: the entry message this task is work for, or NULL */
+    int ran;
 } task_t;
 
 struct flows_proj {
@@ -87,7 +89,8 @@ struct timer {
     flows_task_fn fn;
     void *arg;
     void (*free_arg)(void *);
-    timer_t_ *hnext; /* id hash chain */
+    flows_origin_t *origin; /* ref, as a task's */
+    timer_t_ *hnext;        /* id hash chain */
 };
 
 #define TIMER_BUCKETS 1024
@@ -122,6 +125,81 @@ static struct {
         .pcv = PTHREAD_COND_INITIALIZER};
 
 static __thread flows_proj_t *cur_proj; /* the project this worker runs now */
+
+/* ---- origins ----
+ * Every task, timer and hold made while a task runs inherits that task's origin, so the
+ * origin's refs count the work an entry message still has queued or armed. */
+struct flows_origin {
+    atomic_int refs;
+    atomic_int kept;    /* some of its work was dropped unrun at shutdown */
+    atomic_int settled; /* its settle ran in a transaction that committed */
+    const flows_origin_hooks_t *hooks;
+    void *ud;
+};
+
+static __thread flows_origin_t *cur_origin; /* the origin of the task running now */
+
+flows_origin_t *flows_origin_new(const flows_origin_hooks_t *hooks, void *ud)
+{
+    flows_origin_t *o = xcalloc(1, sizeof *o);
+    atomic_init(&o->refs, 1);
+    o->hooks = hooks;
+    o->ud = ud;
+    return o;
+}
+
+static flows_origin_t *origin_ref(flows_origin_t *o)
+{
+    if (o) atomic_fetch_add(&o->refs, 1);
+    return o;
+}
+
+/* unrun: the work this ref stood for is dropped because the runtime stops. */
+static void origin_unref(flows_origin_t *o, int unrun)
+{
+    if (!o) return;
+    if (unrun) atomic_store(&o->kept, 1);
+    if (atomic_fetch_sub(&o->refs, 1) == 1) {
+        o->hooks->release(o->ud, atomic_load(&o->settled), atomic_load(&o->kept));
+        free(o);
+    }
+}
+
+static int runtime_stopping(void)
+{
+    return __atomic_load_n(&rt.stopping, __ATOMIC_ACQUIRE) ||
+           !__atomic_load_n(&rt.running, __ATOMIC_ACQUIRE);
+}
+
+flows_origin_t *flows_origin_hold(void)
+{
+    return origin_ref(cur_origin);
+}
+
+void flows_origin_drop(flows_origin_t *o)
+{
+    origin_unref(o, runtime_stopping());
+}
+
+int flows_origin_settle(store_conn_t *c, err_t *e)
+{
+    flows_origin_t *o = cur_origin;
+    if (!o || !o->hooks->settle || atomic_load(&o->settled)) return 0;
+    return o->hooks->settle(o->ud, c, e) < 0 ? -1 : 1;
+}
+
+void flows_origin_settled(void)
+{
+    if (cur_origin) atomic_store(&cur_origin->settled, 1);
+}
+
+static void timer_free(timer_t_ *t, int unrun)
+{
+    if (t->free_arg && t->arg) t->free_arg(t->arg);
+    flows_set_unref(t->set);
+    origin_unref(t->origin, unrun);
+    free(t);
+}
 
 store_t *flows_store(void)
 {
@@ -176,9 +254,7 @@ static flows_proj_t *proj_get(const char *id, int create)
 static void task_free(task_t *t)
 {
     if (t->kind == T_TIMER && t->timer) {
-        if (t->timer->free_arg && t->timer->arg) t->timer->free_arg(t->timer->arg);
-        flows_set_unref(t->timer->set);
-        free(t->timer);
+        timer_free(t->timer, !t->ran && runtime_stopping());
     } else if (t->kind == T_BARRIER) {
         barrier_t *b = t->arg;
         pthread_mutex_lock(&b->mu);
@@ -191,6 +267,7 @@ static void task_free(task_t *t)
     json_decref(t->msg);
     free(t->node_id);
     flows_set_unref(t->set);
+    origin_unref(t->origin, !t->ran && runtime_stopping());
     free(t);
 }
 
@@ -334,6 +411,7 @@ uint64_t flows_timer(flows_node_t *n, int64_t delay_ms, flows_task_fn fn, void *
     t->fn = fn;
     t->arg = arg;
     t->free_arg = free_arg;
+    t->origin = origin_ref(cur_origin);
     pthread_mutex_lock(&rt.tmu);
     t->id = ++rt.next_timer;
     if (rt.hn == rt.hcap) {
@@ -371,11 +449,7 @@ void flows_timer_cancel(flows_node_t *n, uint64_t id)
         break;
     }
     pthread_mutex_unlock(&rt.tmu);
-    if (victim) {
-        if (victim->free_arg && victim->arg) victim->free_arg(victim->arg);
-        flows_set_unref(victim->set);
-        free(victim);
-    }
+    if (victim) timer_free(victim, runtime_stopping());
 }
 
 /* Drop every pending timer of a set (undeploy). */
@@ -397,11 +471,8 @@ static void timers_purge(flows_set_t *s)
         i = 0; /* the heap moved: rescan (undeploy is rare) */
     }
     pthread_mutex_unlock(&rt.tmu);
-    for (size_t i = 0; i < nv; i++) {
-        if (victims[i]->free_arg && victims[i]->arg) victims[i]->free_arg(victims[i]->arg);
-        flows_set_unref(victims[i]->set);
-        free(victims[i]);
-    }
+    for (size_t i = 0; i < nv; i++)
+        timer_free(victims[i], runtime_stopping());
     free(victims);
 }
 
@@ -494,6 +565,8 @@ static void node_input(flows_node_t *n, json_t *msg)
 
 static void run_task(flows_proj_t *p, task_t *t)
 {
+    t->ran = 1;
+    cur_origin = t->kind == T_TIMER ? t->timer->origin : t->origin;
     switch (t->kind) {
     case T_MSG:
         if (t->set == p->set) {
@@ -550,6 +623,7 @@ static void run_task(flows_proj_t *p, task_t *t)
     case T_BARRIER: /* task_free wakes the waiter */
         break;
     }
+    cur_origin = NULL;
     task_free(t);
 }
 
@@ -699,6 +773,7 @@ void flows_deliver(flows_node_t *to, json_t *msg)
     set_ref(to->set);
     t->node = to;
     t->msg = msg;
+    t->origin = origin_ref(cur_origin);
     if (enqueue(p, t) < 0 && p->dropped % 10000 == 1)
         log_kv(LOG_WARN, "flows queue full: messages dropped", "project", p->id);
 }
@@ -724,12 +799,13 @@ int flows_inject(const char *project_id, const char *node_id, json_t *msg)
     return enqueue(p, t);
 }
 
-void flows_post(const char *project_id, const char *node_id, flows_task_fn fn, void *arg,
-                void (*free_arg)(void *))
+void flows_post_from(flows_origin_t *o, const char *project_id, const char *node_id,
+                     flows_task_fn fn, void *arg, void (*free_arg)(void *))
 {
     flows_proj_t *p = rt.running ? proj_get(project_id, 0) : NULL;
     if (!p) {
         if (free_arg && arg) free_arg(arg);
+        if (o && runtime_stopping()) atomic_store(&o->kept, 1);
         return;
     }
     task_t *t = xcalloc(1, sizeof *t);
@@ -738,7 +814,14 @@ void flows_post(const char *project_id, const char *node_id, flows_task_fn fn, v
     t->fn = fn;
     t->arg = arg;
     t->free_arg = free_arg;
+    t->origin = origin_ref(o);
     enqueue(p, t);
+}
+
+void flows_post(const char *project_id, const char *node_id, flows_task_fn fn, void *arg,
+                void (*free_arg)(void *))
+{
+    flows_post_from(cur_origin, project_id, node_id, fn, arg, free_arg);
 }
 
 json_t *flows_nodes_of_type(const char *project_id, const char *type)
@@ -1133,12 +1216,8 @@ void flows_stop(void)
     }
     /* timers of sets still referenced (none after set_stop, but be safe) */
     pthread_mutex_lock(&rt.tmu);
-    for (size_t i = 0; i < rt.hn; i++) {
-        timer_t_ *t = rt.heap[i];
-        if (t->free_arg && t->arg) t->free_arg(t->arg);
-        flows_set_unref(t->set);
-        free(t);
-    }
+    for (size_t i = 0; i < rt.hn; i++)
+        timer_free(rt.heap[i], 1);
     rt.hn = 0;
     free(rt.heap);
     rt.heap = NULL;

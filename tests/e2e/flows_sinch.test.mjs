@@ -192,6 +192,26 @@ describe('conversation nodes', () => {
     assert.equal(questions.length, 1, 'neither lost nor handled twice across the crash');
   });
 
+  test('a flow killed between its entry node and its first send runs again after the restart, and sends once', async () => {
+    const flows = [
+      { id: 't4', type: 'tab', label: 'slow' },
+      { id: 'rx4', type: 'sinch-received-message', z: 't4', convapiConfiguration: '', wires: [['seen4', 'wait4']] },
+      { id: 'seen4', type: 'debug', z: 't4', complete: 'payload', wires: [] },
+      { id: 'wait4', type: 'delay', z: 't4', pauseType: 'delay', timeout: '1500', timeoutUnits: 'milliseconds', wires: [['m4']] },
+      { id: 'm4', type: 'sinch-message', z: 't4', message: '{"text_message":{"text":"Sorry for the wait"}}', wires: [['s4']] },
+      { id: 's4', type: 'sinch-send', z: 't4', receive: false, wires: [[], []] },
+    ];
+    await deploy(flows);
+    await inbound(710, 'anyone?');
+    await waitDebug((m) => m.node_id === 'seen4'); // the flow has taken the message...
+    await p.stop({ signal: 'SIGKILL' }); // ...and dies in its delay, before any send
+    assert.equal(sends.filter((s) => String(s.chat_id) === '710').length, 0);
+    await start();
+    await sentTo(710, 'Sorry for the wait');
+    await new Promise((r) => setTimeout(r, 2000)); // a second run would have sent by now
+    assert.equal(sends.filter((s) => String(s.chat_id) === '710').length, 1, 'sent once, not lost');
+  });
+
   test('contact-handover appends CONTACT_HANDOVER and ends the flow for that conversation', async () => {
     const flows = [
       { id: 't2', type: 'tab', label: 'handover' },

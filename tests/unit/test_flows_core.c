@@ -15,6 +15,7 @@
 #include "flows/props.h"
 #include "store/store.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -495,6 +496,108 @@ static void test_change_rules(void **state)
     json_decref(m);
 }
 
+/* ---- origins: an entry message's work, and what its release is told ---- */
+
+typedef struct {
+    int released, settled, kept, settle_calls;
+} origin_log_t;
+
+static origin_log_t olog;
+static pthread_mutex_t olog_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int olog_settle(void *ud, store_conn_t *c, err_t *e)
+{
+    (void)ud, (void)c, (void)e;
+    pthread_mutex_lock(&olog_mu);
+    olog.settle_calls++;
+    pthread_mutex_unlock(&olog_mu);
+    return 0;
+}
+
+static void olog_release(void *ud, int settled, int kept)
+{
+    (void)ud;
+    pthread_mutex_lock(&olog_mu);
+    olog.released++;
+    olog.settled = settled;
+    olog.kept = kept;
+    pthread_mutex_unlock(&olog_mu);
+}
+
+static const flows_origin_hooks_t olog_hooks = {.settle = olog_settle, .release = olog_release};
+
+static origin_log_t olog_get(void)
+{
+    pthread_mutex_lock(&olog_mu);
+    origin_log_t l = olog;
+    pthread_mutex_unlock(&olog_mu);
+    return l;
+}
+
+static void entry_task(flows_node_t *n, void *arg)
+{
+    int settle = arg != NULL;
+    if (settle) { /* as a sinch-send's transaction: settle, commit, settled */
+        err_t e;
+        assert_int_equal(flows_origin_settle(NULL, &e), 1);
+        flows_origin_settled();
+        assert_int_equal(flows_origin_settle(NULL, &e), 0); /* once */
+    }
+    flows_send(n, 0, flows_msg_new());
+}
+
+static void post_entry(int settle)
+{
+    pthread_mutex_lock(&olog_mu);
+    memset(&olog, 0, sizeof olog);
+    pthread_mutex_unlock(&olog_mu);
+    flows_origin_t *o = flows_origin_new(&olog_hooks, NULL);
+    assert_int_equal(flows_runtime_sync(PROJ, 5000), 0); /* the deploy is in */
+    flows_post_from(o, PROJ, "in", entry_task, settle ? (void *)1 : NULL, NULL);
+    flows_origin_drop(o);
+}
+
+static void test_origin_lives_while_its_work_is_armed(void **state)
+{
+    fx_t *f = *state;
+    deploy(f, "[{\"id\":\"t\",\"type\":\"tab\"},"
+              "{\"id\":\"in\",\"type\":\"link in\",\"z\":\"t\",\"wires\":[[\"dl\"]]},"
+              "{\"id\":\"dl\",\"type\":\"delay\",\"z\":\"t\",\"pauseType\":\"delay\","
+              "\"timeout\":\"400\",\"timeoutUnits\":\"milliseconds\",\"wires\":[[\"d\"]]},"
+              "{\"id\":\"d\",\"type\":\"debug\",\"z\":\"t\"}]");
+    int64_t after = last_id();
+    post_entry(0);
+    usleep(150000); /* the entry ran long ago; the delay still holds the message */
+    assert_int_equal(olog_get().released, 0);
+    json_decref(wait_entries(after, 1));
+    for (int i = 0; i < 100 && !olog_get().released; i++)
+        usleep(10000);
+    origin_log_t l = olog_get();
+    assert_int_equal(l.released, 1);
+    assert_int_equal(l.settled, 0);
+    assert_int_equal(l.kept, 0);
+    assert_int_equal(l.settle_calls, 0);
+
+    /* settled by a node: release is told so (the record went with the node's write) */
+    post_entry(1);
+    for (int i = 0; i < 200 && !olog_get().released; i++)
+        usleep(10000);
+    l = olog_get();
+    assert_int_equal(l.released, 1);
+    assert_int_equal(l.settle_calls, 1);
+    assert_int_equal(l.settled, 1);
+
+    /* a stop that drops the armed delay keeps the record for the next start */
+    post_entry(0);
+    usleep(150000);
+    assert_int_equal(olog_get().released, 0);
+    flows_stop();
+    l = olog_get();
+    assert_int_equal(l.released, 1);
+    assert_int_equal(l.kept, 1);
+    assert_int_equal(l.settled, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -508,6 +611,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_switch_rules, rt_setup, rt_teardown),
         cmocka_unit_test_setup_teardown(test_switch_else_and_first, rt_setup, rt_teardown),
         cmocka_unit_test_setup_teardown(test_change_rules, rt_setup, rt_teardown),
+        cmocka_unit_test_setup_teardown(test_origin_lives_while_its_work_is_armed, rt_setup,
+                                        rt_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -57,7 +57,7 @@ static void handover_input(flows_node_t *n, json_t *msg)
     err_t e = {0};
     char actor[300];
     snprintf(actor, sizeof actor, "flow:%s", flows_node_id(n));
-    int rc = flows_node_convo(n, &cx, &e);
+    int rc = flows_node_convo(n, &cx, &e), settle = 0;
     char *text = json_dumps(ev, JSON_COMPACT);
     if (rc == 0) rc = store_begin(cx.conn, &e);
     if (rc == 0) {
@@ -71,7 +71,7 @@ static void handover_input(flows_node_t *n, json_t *msg)
                                    "DELETE FROM flows_waits WHERE project_id = $1 AND contact_id "
                                    "= $2",
                                    "ss", flows_node_project(n), contact) < 0) ||
-            store_commit(cx.conn, &e) < 0) {
+            (settle = flows_origin_settle(cx.conn, &e)) < 0 || store_commit(cx.conn, &e) < 0) {
             store_rollback(cx.conn);
             rc = -1;
         }
@@ -82,6 +82,7 @@ static void handover_input(flows_node_t *n, json_t *msg)
         flows_error(n, msg, "handover failed: %s", e.message);
         return;
     }
+    if (settle > 0) flows_origin_settled(); /* the handover went with the inbox row */
     nudge_flush();
     json_object_set_new(msg, "handover", ev);
     flows_send(n, 0, msg);

@@ -33,6 +33,7 @@ typedef struct hreq {
     json_t *msg;
     buf_t resp;
     json_t *resp_headers;
+    flows_origin_t *origin; /* held while the request is in flight */
     CURLcode code;
     long status;
     char errbuf[CURL_ERROR_SIZE];
@@ -57,6 +58,7 @@ static void hreq_free(void *arg)
     json_decref(r->msg);
     json_decref(r->resp_headers);
     buf_free(&r->resp);
+    flows_origin_drop(r->origin);
     free(r);
 }
 
@@ -150,7 +152,7 @@ static void *multi_main(void *arg)
                     break;
                 }
             r->next = NULL;
-            flows_post(r->project, r->node_id, deliver, r, hreq_free);
+            flows_post_from(r->origin, r->project, r->node_id, deliver, r, hreq_free);
         }
         if (stop) break;
         curl_multi_poll(multi, NULL, 0, 1000, NULL);
@@ -446,6 +448,7 @@ static void hreq_input(flows_node_t *n, json_t *msg)
 
     r->project = strdup(flows_node_project(n));
     r->node_id = strdup(flows_node_id(n));
+    r->origin = flows_origin_hold(); /* the reply is more work of the same entry message */
     r->url = buf_steal(&url);
     r->body = has_body ? buf_steal(&body) : NULL;
     size_t body_len = r->body ? strlen(r->body) : 0;

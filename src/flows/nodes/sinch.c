@@ -444,63 +444,79 @@ static void send_input(flows_node_t *n, json_t *msg)
                              parse_maybe(message));
     long ttl = parse_ttl(io_str(cfg, "ttl", ""));
     if (ttl > 0) json_object_set_new(body, "ttl", json_sprintf("%lds", ttl));
+    /* One transaction: the message, the wait for its answer and the removal of the inbox
+     * row that started this flow commit together (flows_origin_settle), so a crash either
+     * runs the flow again up to here or finds the message sent and the wait parked. */
     convo_ctx_t cx;
-    json_t *res = NULL;
-    if (flows_node_convo(n, &cx, &e) == 0) res = convo_send(&cx, body, &e);
+    if (flows_node_convo(n, &cx, &e) < 0 || store_begin(cx.conn, &e) < 0) {
+        json_decref(body);
+        fail_out(n, msg, "Failed to send message: ", e.message);
+        return;
+    }
+    json_t *res = convo_send(&cx, body, &e);
     json_decref(body);
     if (!res) {
+        store_rollback(cx.conn);
         fail_out(n, msg, "Failed to send message: ", e.message);
         return;
     }
     const char *mid = io_str(res, "message_id", "");
     json_object_set_new(msg, "messageId", json_string(mid));
-    if (!receive) {
-        json_decref(res);
-        flows_send(n, 0, msg);
-        return;
-    }
-    /* await response: park the conversation until the contact's next message */
-    json_t *sent = convo_message_get(&cx, mid, &e);
-    json_decref(res);
-    const char *contact_id = sent ? io_str(sent, "contact_id", "") : "";
-    const char *conv = sent ? io_str(sent, "conversation_id", "") : "";
-    if (!*contact_id) {
+    json_t *sent = NULL;
+    char wid[ULID_LEN + 1] = "";
+    int64_t delay = 0;
+    if (receive) { /* await response: park the conversation until the contact's next message */
+        sent = convo_message_get(&cx, mid, &e);
+        const char *contact_id = sent ? io_str(sent, "contact_id", "") : "";
+        const char *conv = sent ? io_str(sent, "conversation_id", "") : "";
+        if (!*contact_id) {
+            store_rollback(cx.conn);
+            json_decref(sent);
+            json_decref(res);
+            fail_out(n, msg, "cannot await a response: ",
+                     e.message[0] ? e.message : "the sent message has no contact");
+            return;
+        }
+        double timeout_s = io_num(cfg, "timeout", SEND_TIMEOUT_DEFAULT_S, NULL);
+        delay = (int64_t)(timeout_s * 1000);
+        ulid_new(wid);
+        char *text = json_dumps(msg, JSON_COMPACT);
+        int64_t now = clock_now_ms();
+        int rc = store_exec(cx.conn, &e,
+                            "DELETE FROM flows_waits WHERE project_id = $1 AND app_id = $2 AND "
+                            "contact_id = $3",
+                            "sss", flows_node_project(n), app, contact_id) < 0
+                     ? -1
+                     : 0;
+        if (rc == 0)
+            rc = store_exec(cx.conn, &e,
+                            "INSERT INTO flows_waits (id, project_id, app_id, contact_id, "
+                            "conversation_id, node_id, msg, expires_at, created_at) VALUES ($1, "
+                            "$2, $3, $4, $5, $6, $7, $8, $9)",
+                            "sssssssii", wid, flows_node_project(n), app, contact_id, conv,
+                            flows_node_id(n), text, now + delay, now) < 0
+                     ? -1
+                     : 0;
+        free(text);
         json_decref(sent);
-        fail_out(n, msg, "cannot await a response: ",
-                 e.message[0] ? e.message : "the sent message has no contact");
+        if (rc < 0) {
+            store_rollback(cx.conn);
+            json_decref(res);
+            fail_out(n, msg, "cannot await a response: ", e.message);
+            return;
+        }
+    }
+    json_decref(res);
+    int settle = flows_origin_settle(cx.conn, &e);
+    if (settle < 0 || store_commit(cx.conn, &e) < 0) {
+        if (settle < 0) store_rollback(cx.conn);
+        json_object_del(msg, "messageId");
+        fail_out(n, msg, "Failed to send message: ", e.message);
         return;
     }
-    double timeout_s = io_num(cfg, "timeout", SEND_TIMEOUT_DEFAULT_S, NULL);
-    int64_t delay = (int64_t)(timeout_s * 1000);
-    char wid[ULID_LEN + 1];
-    ulid_new(wid);
-    char *text = json_dumps(msg, JSON_COMPACT);
-    int64_t now = clock_now_ms();
-    int rc = store_begin(cx.conn, &e);
-    if (rc == 0)
-        rc = store_exec(cx.conn, &e,
-                        "DELETE FROM flows_waits WHERE project_id = $1 AND app_id = $2 AND "
-                        "contact_id = $3",
-                        "sss", flows_node_project(n), app, contact_id) < 0
-                 ? -1
-                 : 0;
-    if (rc == 0)
-        rc = store_exec(cx.conn, &e,
-                        "INSERT INTO flows_waits (id, project_id, app_id, contact_id, "
-                        "conversation_id, node_id, msg, expires_at, created_at) VALUES ($1, $2, "
-                        "$3, $4, $5, $6, $7, $8, $9)",
-                        "sssssssii", wid, flows_node_project(n), app, contact_id, conv,
-                        flows_node_id(n), text, now + delay, now) < 0
-                 ? -1
-                 : 0;
-    if (rc == 0)
-        rc = store_commit(cx.conn, &e);
-    else
-        store_rollback(cx.conn);
-    free(text);
-    json_decref(sent);
-    if (rc < 0) {
-        fail_out(n, msg, "cannot await a response: ", e.message);
+    if (settle) flows_origin_settled();
+    if (!receive) {
+        flows_send(n, 0, msg);
         return;
     }
     arm(n, wid, delay);

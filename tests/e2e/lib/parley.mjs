@@ -2,7 +2,7 @@
 // gives tests an HTTP helper, an official Sinch SDK client, and a stop() that fails the
 // test if the server exits uncleanly or printed a sanitizer report.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, readFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync, readFileSync, existsSync, appendFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SinchClient } from '@sinch/sdk-core';
@@ -46,6 +46,11 @@ export async function startParley({ dataDir, env = {}, args = [], keepDir = fals
   const exitPromise = new Promise((resolve) => proc.on('exit', (code, signal) => { exited = { code, signal }; resolve(exited); }));
   proc.stdout.on('data', (d) => { stdout += d; });
   proc.stderr.on('data', (d) => { stderr += d; });
+  // PARLEY_TEST_LOG_DIR=dir keeps every server's log (one file per process) for a flake hunt.
+  if (process.env.PARLEY_TEST_LOG_DIR) {
+    const log = join(process.env.PARLEY_TEST_LOG_DIR, `parley-${Date.now()}-${proc.pid}.log`);
+    proc.stderr.on('data', (d) => appendFileSync(log, d));
+  }
   const port = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`parley did not start within 15 s:\n${stderr}`)), 15000);
     const check = () => {
