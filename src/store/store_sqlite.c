@@ -38,6 +38,15 @@ uint64_t store_error_count(void)
     return atomic_load(&store_errors);
 }
 
+/* Commits that wrote pages, and the pages they wrote to the WAL (wal_hook). */
+static atomic_uint_fast64_t wal_commits, wal_frames;
+
+void store_wal_stats(uint64_t *commits, uint64_t *frames)
+{
+    *commits = atomic_load(&wal_commits);
+    *frames = atomic_load(&wal_frames);
+}
+
 static int db_fail(sqlite3 *db, err_t *e, const char *what)
 {
     int rc = sqlite3_extended_errcode(db);
@@ -124,6 +133,11 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
     (void)db;
     (void)name;
     store_t *s = arg;
+    /* This process's commits are serialised (write_lock), so the growth since the last one
+     * is this commit's; a smaller size means the WAL restarted from its start. */
+    int last = atomic_exchange(&s->wal_last_pages, pages);
+    atomic_fetch_add(&wal_commits, 1);
+    atomic_fetch_add(&wal_frames, (uint64_t)(pages >= last ? pages - last : pages));
     if (pages >= s->ckpt_pages) {
         if (pages >= 2 * s->ckpt_pages) atomic_store(&s->wal_settle, 1);
         pthread_mutex_lock(&s->ckpt_lock);

@@ -45,6 +45,7 @@ struct store {
      * so that the WAL restarts from its start. settle_since: since when the checkpointer has
      * found it long (monotonic ms, 0 = it did not). */
     atomic_int wal_settle;
+    atomic_int wal_last_pages; /* the WAL's size after the last commit (wal_hook) */
     int64_t settle_since;
     pthread_mutex_t ckpt_lock;
     pthread_cond_t ckpt_cond;

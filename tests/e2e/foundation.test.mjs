@@ -219,6 +219,10 @@ describe('HTTP layer and authentication', () => {
     assert.match(r.text, /parley_http_request_duration_seconds_bucket\{le="\+Inf"\} \d+/);
     assert.match(r.text, /parley_http_request_duration_seconds_count \d+/);
     assert.match(r.text, /parley_store_errors_total 0/);
+    // a fresh server has committed its init: some commits, each at least one page
+    const commits = Number(r.text.match(/parley_store_commits_total (\d+)/)[1]);
+    const frames = Number(r.text.match(/parley_store_wal_frames_total (\d+)/)[1]);
+    assert.ok(commits > 0 && frames >= commits, r.text);
   });
 });
 
