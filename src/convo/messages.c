@@ -532,18 +532,29 @@ static const char *const app_siblings[] = {"explicit_channel_message",
                                            "explicit_channel_omni_message",
                                            "channel_specific_message", "agent", NULL};
 
-int convo_message_check_app(json_t *msg, const char *field_name, err_t *e)
+/* The one message type msg holds (an index into types) with its object, its path in p; the
+ * other keys must be among siblings. -1 with e set otherwise. */
+static int message_item(json_t *msg, const char *field_name, const char *const types[],
+                        const char *const siblings[], json_t **item, char p[PATH_LEN], err_t *e)
 {
     if (!msg || !json_is_object(msg))
         return err_set(e, ERR_INVALID_ARGUMENT, "%s must be an object, got %s", field_name,
                        msg ? jsonx_type_name(msg) : "nothing");
-    if (known_keys(msg, field_name, app_types, app_siblings, e) < 0) return -1;
-    int which = one_of(msg, field_name, app_types, "message type", e);
+    if (known_keys(msg, field_name, types, siblings, e) < 0) return -1;
+    int which = one_of(msg, field_name, types, "message type", e);
     if (which < 0) return -1;
+    path_key(p, field_name, types[which]);
+    *item = field(msg, types[which]);
+    if (!json_is_object(*item)) return wrong(field_name, types[which], "an object", *item, e);
+    return which;
+}
+
+int convo_message_check_app(json_t *msg, const char *field_name, err_t *e)
+{
     char p[PATH_LEN];
-    path_key(p, field_name, app_types[which]);
-    json_t *item = field(msg, app_types[which]);
-    if (!json_is_object(item)) return wrong(field_name, app_types[which], "an object", item, e);
+    json_t *item = NULL;
+    int which = message_item(msg, field_name, app_types, app_siblings, &item, p, e);
+    if (which < 0) return -1;
     int rc = 0;
     switch (which) {
     case 0:
@@ -627,16 +638,10 @@ static const char *const contact_siblings[] = {"reply_to", NULL};
 
 int convo_message_check_contact(json_t *msg, const char *field_name, err_t *e)
 {
-    if (!msg || !json_is_object(msg))
-        return err_set(e, ERR_INVALID_ARGUMENT, "%s must be an object, got %s", field_name,
-                       msg ? jsonx_type_name(msg) : "nothing");
-    if (known_keys(msg, field_name, contact_types, contact_siblings, e) < 0) return -1;
-    int which = one_of(msg, field_name, contact_types, "message type", e);
-    if (which < 0) return -1;
     char p[PATH_LEN];
-    path_key(p, field_name, contact_types[which]);
-    json_t *item = field(msg, contact_types[which]);
-    if (!json_is_object(item)) return wrong(field_name, contact_types[which], "an object", item, e);
+    json_t *item = NULL;
+    int which = message_item(msg, field_name, contact_types, contact_siblings, &item, p, e);
+    if (which < 0) return -1;
     int rc = 0;
     switch (which) {
     case 0:

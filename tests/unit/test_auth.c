@@ -5,6 +5,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "fixture.h"
+
 #include "api/api.h"
 #include "base/clock.h"
 #include "base/sec.h"
@@ -265,17 +267,7 @@ typedef struct {
 static int db_setup(void **state)
 {
     db_fx_t *f = calloc(1, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/parley-test-auth-XXXXXX");
-    if (!mkdtemp(f->dir)) return -1;
-    err_t e = {0};
-    store_opts_t opts = {0};
-    f->store = store_open(f->dir, &opts, &e);
-    if (!f->store) {
-        fprintf(stderr, "store_open: %s\n", e.message);
-        return -1;
-    }
-    f->c = store_conn(f->store, &e);
-    if (!f->c) return -1;
+    if (fx_tmpdir(f->dir, "auth") < 0 || !(f->store = fx_store_open(f->dir, &f->c))) return -1;
     *state = f;
     return 0;
 }
@@ -284,22 +276,9 @@ static int db_teardown(void **state)
 {
     db_fx_t *f = *state;
     store_close(f->store);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-    int rc = system(cmd);
+    int rc = fx_rmdir(f->dir);
     free(f);
-    return rc == 0 ? 0 : -1;
-}
-
-static int64_t count(store_conn_t *c, const char *sql)
-{
-    err_t e = {0};
-    store_stmt_t *st = store_query(c, &e, sql, "");
-    assert_non_null(st);
-    assert_int_equal(store_step(st, &e), 1);
-    int64_t n = store_col_int(st, 0);
-    store_done(st);
-    return n;
+    return rc;
 }
 
 static void test_tenant_init(void **state)
@@ -316,9 +295,9 @@ static void test_tenant_init(void **state)
     assert_true(strlen(t.admin_password) >= 20);
 
     assert_int_equal(tenant_project_exists(f->c, t.project_id, &e), 1);
-    assert_int_equal(count(f->c, "SELECT count(*) FROM projects"), 1);
-    assert_int_equal(count(f->c, "SELECT count(*) FROM access_keys"), 1);
-    assert_int_equal(count(f->c, "SELECT count(*) FROM users"), 1);
+    assert_int_equal(fx_count(f->c, "SELECT count(*) FROM projects"), 1);
+    assert_int_equal(fx_count(f->c, "SELECT count(*) FROM access_keys"), 1);
+    assert_int_equal(fx_count(f->c, "SELECT count(*) FROM users"), 1);
 
     /* the admin's password is stored as a verifiable Argon2id hash, not in clear */
     store_stmt_t *st =
@@ -355,9 +334,9 @@ static void test_tenant_init(void **state)
     /* second call: already initialised, nothing added */
     tenant_init_t t2;
     assert_int_equal(tenant_init(f->c, &t2, &e), 0);
-    assert_int_equal(count(f->c, "SELECT count(*) FROM projects"), 1);
-    assert_int_equal(count(f->c, "SELECT count(*) FROM access_keys"), 1);
-    assert_int_equal(count(f->c, "SELECT count(*) FROM users"), 1);
+    assert_int_equal(fx_count(f->c, "SELECT count(*) FROM projects"), 1);
+    assert_int_equal(fx_count(f->c, "SELECT count(*) FROM access_keys"), 1);
+    assert_int_equal(fx_count(f->c, "SELECT count(*) FROM users"), 1);
     /* and no transaction was left open: a new one can begin */
     assert_int_equal(store_begin(f->c, &e), 0);
     store_rollback(f->c);
@@ -561,13 +540,13 @@ static void test_key_create_unknown_project(void **state)
     assert_int_equal(tenant_key_create(f->c, ghost, "k", kid, secret, &e), -1);
     assert_int_equal(e.code, ERR_NOT_FOUND);
     assert_contains(e.message, ghost);
-    assert_int_equal(count(f->c, "SELECT count(*) FROM access_keys"), 0);
+    assert_int_equal(fx_count(f->c, "SELECT count(*) FROM access_keys"), 0);
 
     /* and project names are validated */
     char id[ULID_LEN + 1];
     assert_int_equal(tenant_project_create(f->c, "", id, &e), -1);
     assert_int_equal(e.code, ERR_INVALID_ARGUMENT);
-    assert_int_equal(count(f->c, "SELECT count(*) FROM projects"), 0);
+    assert_int_equal(fx_count(f->c, "SELECT count(*) FROM projects"), 0);
 }
 
 static int group_setup(void **state)

@@ -10,6 +10,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "fixture.h"
+
 #include "base/clock.h"
 #include "contact/allocator.h"
 #include "contact/contact.h"
@@ -389,13 +391,8 @@ typedef struct {
 static int setup(void **state)
 {
     fx_t *f = calloc(1, sizeof *f);
-    snprintf(f->root, sizeof f->root, "/tmp/parley-test-contact-XXXXXX");
-    if (!mkdtemp(f->root)) return -1;
+    if (fx_tmpdir(f->root, "contact") < 0 || !(f->store = fx_store_open(f->root, &f->c))) return -1;
     err_t e = {0};
-    store_opts_t o = {0};
-    f->store = store_open(f->root, &o, &e);
-    if (!f->store) return -1;
-    f->c = store_conn(f->store, &e);
     if (tenant_project_create(f->c, "p", f->project, &e) < 0) return -1;
     f->cx = (contact_ctx_t){f->c, f->project, "", CONTACT_R_ADMIN, "key:test", NULL};
     contact_queue_init(60);
@@ -408,11 +405,9 @@ static int teardown(void **state)
     fx_t *f = *state;
     contact_queue_shutdown();
     store_close(f->store);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", f->root);
-    if (system(cmd) != 0) return -1;
+    int rc = fx_rmdir(f->root);
     free(f);
-    return 0;
+    return rc;
 }
 
 static void user(fx_t *f, const char *email, char id[27])

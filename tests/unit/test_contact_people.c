@@ -8,6 +8,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "fixture.h"
+
 #include "base/buf.h"
 #include "base/sec.h"
 #include "contact/audit.h"
@@ -34,14 +36,11 @@ static const contact_login_opts_t OPTS = {
 static int setup(void **state)
 {
     fx_t *f = calloc(1, sizeof *f);
-    snprintf(f->root, sizeof f->root, "/tmp/parley-test-people-XXXXXX");
-    if (!mkdtemp(f->root) || sec_init() < 0) return -1;
+    if (fx_tmpdir(f->root, "people") < 0 || sec_init() < 0 ||
+        !(f->store = fx_store_open(f->root, &f->c)))
+        return -1;
     err_t e = {0};
-    store_opts_t o = {0};
-    f->store = store_open(f->root, &o, &e);
-    if (!f->store) return -1;
-    f->c = store_conn(f->store, &e);
-    if (!f->c || tenant_init(f->c, &f->init, &e) != 1) return -1;
+    if (tenant_init(f->c, &f->init, &e) != 1) return -1;
     *state = f;
     return 0;
 }
@@ -50,11 +49,9 @@ static int teardown(void **state)
 {
     fx_t *f = *state;
     store_close(f->store);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->root);
-    int rc = system(cmd);
+    int rc = fx_rmdir(f->root);
     free(f);
-    return rc == 0 ? 0 : -1;
+    return rc;
 }
 
 /* ---- passwords and CSRF (no store) ---- */

@@ -8,6 +8,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "fixture.h"
+
 #include "base/config.h"
 #include "flows/flows.h"
 #include "flows/internal.h"
@@ -290,19 +292,14 @@ static const char *PROJ = "01TESTPROJECT0000000000000";
 static int rt_setup(void **state)
 {
     fx_t *f = calloc(1, sizeof *f);
-    snprintf(f->root, sizeof f->root, "/tmp/parley-test-flows-XXXXXX");
-    if (!mkdtemp(f->root)) return -1;
+    if (fx_tmpdir(f->root, "flows") < 0 || !(f->store = fx_store_open(f->root, &f->c))) return -1;
     err_t e = {0};
-    store_opts_t o = {0};
-    f->store = store_open(f->root, &o, &e);
-    if (!f->store) return -1;
-    f->c = store_conn(f->store, &e);
     uint8_t key[32] = {0};
     config_t cfg;
     config_defaults(&cfg);
     if (flows_start(f->store, key, &cfg, &e) < 0) return -1;
     *state = f;
-    return f->c ? 0 : -1;
+    return 0;
 }
 
 static int rt_teardown(void **state)
@@ -310,11 +307,9 @@ static int rt_teardown(void **state)
     fx_t *f = *state;
     flows_stop();
     store_close(f->store);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->root);
-    int rc = system(cmd);
+    int rc = fx_rmdir(f->root);
     free(f);
-    return rc == 0 ? 0 : -1;
+    return rc;
 }
 
 static void deploy(fx_t *f, const char *text)

@@ -8,6 +8,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "fixture.h"
+
 #include "api/api.h"
 #include "base/sec.h"
 #include "privacy/privacy.h"
@@ -27,11 +29,8 @@ typedef struct {
 
 static store_t *open_at(const char *dir, store_conn_t **c)
 {
-    err_t e = {0};
-    store_opts_t o = {0};
-    store_t *s = store_open(dir, &o, &e);
-    if (!s) fail_msg("store_open: %s", e.message);
-    *c = store_conn(s, &e);
+    store_t *s = fx_store_open(dir, c);
+    if (!s) fail_msg("cannot open the store in %s", dir);
     return s;
 }
 
@@ -40,8 +39,7 @@ static store_t *open_at(const char *dir, store_conn_t **c)
 static int setup(void **state)
 {
     fx_t *f = calloc(1, sizeof *f);
-    snprintf(f->root, sizeof f->root, "/tmp/parley-test-privacy-XXXXXX");
-    if (!mkdtemp(f->root)) return -1;
+    if (fx_tmpdir(f->root, "privacy") < 0) return -1;
     snprintf(f->dir, sizeof f->dir, "%s/a", f->root);
     snprintf(f->dir2, sizeof f->dir2, "%s/b", f->root);
     f->s = open_at(f->dir, &f->c);
@@ -62,21 +60,9 @@ static int teardown(void **state)
     fx_t *f = *state;
     store_close(f->s);
     store_close(f->s2);
-    char cmd[160];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->root);
-    int rc = system(cmd);
+    int rc = fx_rmdir(f->root);
     free(f);
-    return rc == 0 ? 0 : -1;
-}
-
-static int64_t count(store_conn_t *c, const char *sql)
-{
-    err_t e = {0};
-    store_stmt_t *st = store_query(c, &e, sql, "");
-    if (!st || store_step(st, &e) != 1) fail_msg("%s: %s", sql, e.message);
-    int64_t n = store_col_int(st, 0);
-    store_done(st);
-    return n;
+    return rc;
 }
 
 static int position(const privacy_scope_t *sc, const char *name)
@@ -171,15 +157,15 @@ static void test_export_import_carries_later_tables(void **state)
     if (!r) fail_msg("%s", e.message);
     assert_int_equal(json_integer_value(json_object_get(r, "records")), 4);
     json_decref(r);
-    assert_int_equal(count(f->c2, "SELECT count(*) FROM flows_step WHERE flow_id = 'F1' AND "
-                                  "(n = 2 OR hex(blob) = '00FF10')"),
+    assert_int_equal(fx_count(f->c2, "SELECT count(*) FROM flows_step WHERE flow_id = 'F1' AND "
+                                     "(n = 2 OR hex(blob) = '00FF10')"),
                      2);
     /* Again: conflicts, and nothing of the second attempt stays. */
     in = fmemopen(text, len, "r");
     assert_null(privacy_import(f->c2, key, in, &e));
     fclose(in);
     assert_int_equal(e.code, ERR_ALREADY_EXISTS);
-    assert_int_equal(count(f->c2, "SELECT count(*) FROM flows_step"), 2);
+    assert_int_equal(fx_count(f->c2, "SELECT count(*) FROM flows_step"), 2);
     free(text);
 }
 
@@ -193,10 +179,10 @@ static void test_purge_reaches_later_tables(void **state)
     json_t *r = privacy_sweep_all(f->s, 1000 + 31 * PRIVACY_DAY_MS, &e);
     assert_non_null(r);
     json_decref(r);
-    assert_int_equal(count(f->c, "SELECT count(*) FROM flows_step WHERE flow_id = 'F1'"), 0);
-    assert_int_equal(count(f->c, "SELECT count(*) FROM flows_x WHERE project_id = 'P1'"), 0);
-    assert_int_equal(count(f->c, "SELECT count(*) FROM projects WHERE id = 'P1'"), 0);
-    assert_int_equal(count(f->c, "SELECT count(*) FROM flows_step WHERE flow_id = 'F2'"), 1);
+    assert_int_equal(fx_count(f->c, "SELECT count(*) FROM flows_step WHERE flow_id = 'F1'"), 0);
+    assert_int_equal(fx_count(f->c, "SELECT count(*) FROM flows_x WHERE project_id = 'P1'"), 0);
+    assert_int_equal(fx_count(f->c, "SELECT count(*) FROM projects WHERE id = 'P1'"), 0);
+    assert_int_equal(fx_count(f->c, "SELECT count(*) FROM flows_step WHERE flow_id = 'F2'"), 1);
 }
 
 static void test_seal_key_matches_the_api(void **state)

@@ -9,6 +9,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "fixture.h"
+
 #include "contact/retention.h"
 #include "flows/retention.h"
 #include "store/store.h"
@@ -32,16 +34,6 @@ static void exec(store_conn_t *c, const char *sql)
     if (store_exec_script(c, sql, &e) < 0) fail_msg("%s: %s", sql, e.message);
 }
 
-static int64_t count(store_conn_t *c, const char *sql)
-{
-    err_t e = {0};
-    store_stmt_t *st = store_query(c, &e, sql, "");
-    if (!st || store_step(st, &e) != 1) fail_msg("%s: %s", sql, e.message);
-    int64_t n = store_col_int(st, 0);
-    store_done(st);
-    return n;
-}
-
 static char *text(store_conn_t *c, const char *sql)
 {
     err_t e = {0};
@@ -55,13 +47,7 @@ static char *text(store_conn_t *c, const char *sql)
 static int setup(void **state)
 {
     fx_t *f = calloc(1, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/parley-test-retmod-XXXXXX");
-    if (!mkdtemp(f->dir)) return -1;
-    err_t e = {0};
-    store_opts_t o = {0};
-    f->s = store_open(f->dir, &o, &e);
-    if (!f->s) fail_msg("store_open: %s", e.message);
-    f->c = store_conn(f->s, &e);
+    if (fx_tmpdir(f->dir, "retmod") < 0 || !(f->s = fx_store_open(f->dir, &f->c))) return -1;
     exec(f->c, "INSERT INTO projects (id, name, created_at) VALUES ('PA', 'a', 0), ('PB', 'b', 0)");
     *state = f;
     return 0;
@@ -71,11 +57,9 @@ static int teardown(void **state)
 {
     fx_t *f = *state;
     store_close(f->s);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-    int rc = system(cmd);
+    int rc = fx_rmdir(f->dir);
     free(f);
-    return rc == 0 ? 0 : -1;
+    return rc;
 }
 
 /* Run a step with batches of `limit` until it answers 0; returns the total. */
@@ -137,33 +121,38 @@ static void test_contact_conversations_per_project(void **state)
 
     assert_int_equal(run(f, contact_retention_anonymize, T0 + 9 * DAY, 2), 0);
     assert_int_equal(run(f, contact_retention_anonymize, T0 + 11 * DAY, 2), 5);
-    assert_int_equal(count(f->c, "SELECT count(*) FROM contact_conversations WHERE project_id = "
-                                 "'PB' AND conversation_id = '[anonymized]' AND contact_id = "
-                                 "'[anonymized]' AND agent_id = 'AGENT' AND closed_at IS NOT NULL"),
+    assert_int_equal(fx_count(f->c,
+                              "SELECT count(*) FROM contact_conversations WHERE project_id = "
+                              "'PB' AND conversation_id = '[anonymized]' AND contact_id = "
+                              "'[anonymized]' AND agent_id = 'AGENT' AND closed_at IS NOT NULL"),
                      5);
-    assert_int_equal(count(f->c, "SELECT count(*) FROM contact_conversations WHERE wrap_up = "
-                                 "'[anonymized]'"),
+    assert_int_equal(fx_count(f->c, "SELECT count(*) FROM contact_conversations WHERE wrap_up = "
+                                    "'[anonymized]'"),
                      3);
-    assert_int_equal(count(f->c, "SELECT count(*) FROM contact_conversations WHERE project_id = "
-                                 "'PB' AND wrap_up IS NULL"),
+    assert_int_equal(fx_count(f->c,
+                              "SELECT count(*) FROM contact_conversations WHERE project_id = "
+                              "'PB' AND wrap_up IS NULL"),
                      3); /* B1, B3 and the open one */
-    assert_int_equal(count(f->c, "SELECT count(*) FROM contact_notes WHERE text = 'secret note'"),
-                     6); /* PA's five and the open one's */
+    assert_int_equal(
+        fx_count(f->c, "SELECT count(*) FROM contact_notes WHERE text = 'secret note'"),
+        6); /* PA's five and the open one's */
     assert_int_equal(run(f, contact_retention_anonymize, T0 + 11 * DAY, 2), 0);
 
     assert_int_equal(run(f, contact_retention_delete, T0 + 19 * DAY, 3), 0);
     assert_int_equal(run(f, contact_retention_delete, T0 + 21 * DAY, 3), 5);
-    assert_int_equal(count(f->c, "SELECT count(*) FROM contact_conversations WHERE project_id = "
-                                 "'PB'"),
+    assert_int_equal(fx_count(f->c,
+                              "SELECT count(*) FROM contact_conversations WHERE project_id = "
+                              "'PB'"),
                      1);
-    assert_int_equal(count(f->c, "SELECT count(*) FROM contact_notes WHERE project_id = 'PB'"), 1);
+    assert_int_equal(
+        fx_count(f->c, "SELECT count(*) FROM contact_notes WHERE project_id = 'PB'"), 1);
     /* PA on its defaults; the open one never. */
     assert_int_equal(run(f, contact_retention_anonymize, T0 + 89 * DAY, 500), 0);
     assert_int_equal(run(f, contact_retention_anonymize, T0 + 91 * DAY, 500), 5);
     assert_int_equal(run(f, contact_retention_delete, T0 + 364 * DAY, 500), 0);
     assert_int_equal(run(f, contact_retention_delete, T0 + 366 * DAY, 500), 5);
     assert_int_equal(run(f, contact_retention_delete, T0 + 5000 * DAY, 500), 0);
-    assert_int_equal(count(f->c, "SELECT count(*) FROM contact_conversations"), 1);
+    assert_int_equal(fx_count(f->c, "SELECT count(*) FROM contact_conversations"), 1);
 }
 
 static void test_contact_events_and_audit(void **state)
@@ -199,7 +188,7 @@ static void test_contact_events_and_audit(void **state)
 
     assert_int_equal(run(f, contact_retention_audit, T0 + 364 * DAY, 3), 0);
     assert_int_equal(run(f, contact_retention_audit, T0 + 366 * DAY, 3), 7);
-    assert_int_equal(count(f->c, "SELECT count(*) FROM contact_audit"), 0);
+    assert_int_equal(fx_count(f->c, "SELECT count(*) FROM contact_audit"), 0);
 }
 
 static void test_contact_settings_patch(void **state)
@@ -226,7 +215,7 @@ static void test_contact_settings_patch(void **state)
         if (!strstr(e.message, msgs[i])) fail_msg("%zu: %s", i, e.message);
         json_decref(bad[i]);
     }
-    assert_int_equal(count(f->c, "SELECT count(*) FROM contact_retention_settings"), 0);
+    assert_int_equal(fx_count(f->c, "SELECT count(*) FROM contact_retention_settings"), 0);
     json_t *v = json_pack("{s:i}", "audit_keep_days", 30);
     assert_int_equal(contact_retention_settings_patch(f->c, "PA", v, &e), 0);
     json_decref(v);
@@ -281,23 +270,25 @@ static void test_flows_steps(void **state)
     /* The DPO hook: one contact's wait at once, no one else's. */
     err_t e = {0};
     assert_int_equal(flows_retention_forget_contact(f->c, "PA", "CT1", &e), 0);
-    assert_int_equal(count(f->c, "SELECT count(*) FROM flows_waits WHERE contact_id = "
-                                 "'[anonymized]:W1' AND instr(msg, 'CT1') = 0"),
+    assert_int_equal(fx_count(f->c, "SELECT count(*) FROM flows_waits WHERE contact_id = "
+                                    "'[anonymized]:W1' AND instr(msg, 'CT1') = 0"),
                      1);
-    assert_int_equal(count(f->c, "SELECT count(*) FROM flows_waits WHERE contact_id LIKE 'CT%'"),
-                     2);
+    assert_int_equal(
+        fx_count(f->c, "SELECT count(*) FROM flows_waits WHERE contact_id LIKE 'CT%'"), 2);
     assert_int_equal(run(f, flows_retention_anonymize, T0 + 31 * DAY, 2), 5);
     assert_int_equal(
-        count(f->c, "SELECT count(*) FROM flows_waits WHERE contact_id = "
-                    "'[anonymized]:' || id AND conversation_id = '' AND instr(msg, 'CT') = 0 "
-                    "AND msg LIKE '%\"_anonymized\":true%'"),
+        fx_count(f->c, "SELECT count(*) FROM flows_waits WHERE contact_id = "
+                       "'[anonymized]:' || id AND conversation_id = '' AND instr(msg, 'CT') = 0 "
+                       "AND msg LIKE '%\"_anonymized\":true%'"),
         3);
-    assert_int_equal(count(f->c, "SELECT count(*) FROM flows_inbox WHERE instr(msg, 'CV') > 0"), 0);
+    assert_int_equal(
+        fx_count(f->c, "SELECT count(*) FROM flows_inbox WHERE instr(msg, 'CV') > 0"), 0);
     assert_int_equal(run(f, flows_retention_anonymize, T0 + 200 * DAY, 2), 0);
     assert_int_equal(run(f, flows_retention_delete, T0 + 364 * DAY, 2), 0);
     assert_int_equal(run(f, flows_retention_delete, T0 + 366 * DAY, 2), 9);
-    assert_int_equal(count(f->c, "SELECT (SELECT count(*) FROM flows_waits) + (SELECT count(*) "
-                                 "FROM flows_inbox) + (SELECT count(*) FROM flows_handovers)"),
+    assert_int_equal(fx_count(f->c,
+                              "SELECT (SELECT count(*) FROM flows_waits) + (SELECT count(*) "
+                              "FROM flows_inbox) + (SELECT count(*) FROM flows_handovers)"),
                      0);
 }
 

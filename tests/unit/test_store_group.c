@@ -9,6 +9,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "fixture.h"
+
 #include "store/group.h"
 
 #include <pthread.h>
@@ -95,25 +97,15 @@ static void wait_done(fx_t *f, int n)
 static int64_t count(fx_t *f, const char *sql)
 {
     err_t e;
-    store_conn_t *c = store_conn(f->store, &e);
-    store_stmt_t *st = store_query(c, &e, sql, "");
-    assert_non_null(st);
-    assert_int_equal(store_step(st, &e), 1);
-    int64_t n = store_col_int(st, 0);
-    store_done(st);
-    return n;
+    return fx_count(store_conn(f->store, &e), sql);
 }
 
 static int setup(void **state)
 {
     fx_t *f = calloc(1, sizeof *f);
-    snprintf(f->root, sizeof f->root, "/tmp/parley-test-group-XXXXXX");
-    if (!mkdtemp(f->root)) return -1;
+    store_conn_t *c = NULL;
+    if (fx_tmpdir(f->root, "group") < 0 || !(f->store = fx_store_open(f->root, &c))) return -1;
     err_t e;
-    store_opts_t o = {0};
-    f->store = store_open(f->root, &o, &e);
-    if (!f->store) return -1;
-    store_conn_t *c = store_conn(f->store, &e);
     if (store_exec_script(c,
                           "CREATE TABLE p (id INTEGER PRIMARY KEY);"
                           "CREATE TABLE t (id INTEGER PRIMARY KEY, p INTEGER REFERENCES p(id) "
@@ -138,11 +130,9 @@ static int teardown(void **state)
     pthread_mutex_destroy(&f->lock);
     pthread_cond_destroy(&f->cond);
     sem_destroy(&f->gate);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->root);
-    int rc = system(cmd);
+    int rc = fx_rmdir(f->root);
     free(f);
-    return rc == 0 ? 0 : -1;
+    return rc;
 }
 
 /* A gate unit holds the writer while the others queue, so they form one batch. */

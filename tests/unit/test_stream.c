@@ -5,6 +5,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "fixture.h"
+
 #include "base/nudge.h"
 #include "store/store.h"
 #include "stream/stream.h"
@@ -25,26 +27,18 @@ typedef struct {
 static int setup(void **state)
 {
     fx_t *f = calloc(1, sizeof *f);
-    snprintf(f->root, sizeof f->root, "/tmp/parley-test-stream-XXXXXX");
-    if (!mkdtemp(f->root)) return -1;
-    err_t e = {0};
-    store_opts_t o = {0};
-    f->store = store_open(f->root, &o, &e);
-    if (!f->store) return -1;
-    f->c = store_conn(f->store, &e);
+    if (fx_tmpdir(f->root, "stream") < 0 || !(f->store = fx_store_open(f->root, &f->c))) return -1;
     *state = f;
-    return f->c ? 0 : -1;
+    return 0;
 }
 
 static int teardown(void **state)
 {
     fx_t *f = *state;
     store_close(f->store);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->root);
-    int rc = system(cmd);
+    int rc = fx_rmdir(f->root);
     free(f);
-    return rc == 0 ? 0 : -1;
+    return rc;
 }
 
 static void append(fx_t *f, const char *kind, const char *payload)
