@@ -7,11 +7,6 @@
 
 #include <string.h>
 
-#define R_ADMIN CONTACT_ROLE_ADMIN
-#define R_SUP   CONTACT_ROLE_SUPERVISOR
-#define R_AGENT CONTACT_ROLE_AGENT
-#define R_WORK  (R_ADMIN | R_SUP | R_AGENT)
-
 int api_contact_routing_ctx(http_req_t *req, unsigned allowed, contact_ctx_t *cx)
 {
     contact_principal_t p;
@@ -51,18 +46,6 @@ static void reply_empty(http_req_t *req, int rc, const err_t *e)
     else
         http_reply_json(req, 200, json_object());
 }
-
-/* Each handler: ctx, optional id params, optional body, one domain call. */
-#define CTX(mask)                                                                                  \
-    contact_ctx_t cx;                                                                              \
-    err_t e;                                                                                       \
-    if (api_contact_routing_ctx(req, (mask), &cx) < 0) return
-#define ID(var, name)                                                                              \
-    const char *var = api_contact_id(req, name);                                                   \
-    if (!var) return
-#define BODY(var)                                                                                  \
-    json_t *var = api_body(req);                                                                   \
-    if (!var) return
 
 /* ---- project settings ---- */
 

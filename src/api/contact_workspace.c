@@ -11,19 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define R_ADMIN CONTACT_ROLE_ADMIN
-#define R_SUP   CONTACT_ROLE_SUPERVISOR
-#define R_AGENT CONTACT_ROLE_AGENT
-#define R_WORK  (R_ADMIN | R_SUP | R_AGENT)
-
-#define CTX(mask)                                                                                  \
-    contact_ctx_t cx;                                                                              \
-    err_t e;                                                                                       \
-    if (api_contact_routing_ctx(req, (mask), &cx) < 0) return
-#define ID(var, name)                                                                              \
-    const char *var = api_contact_id(req, name);                                                   \
-    if (!var) return
-
 static void queue_list(http_req_t *req)
 {
     CTX(R_WORK);
