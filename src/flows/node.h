@@ -125,7 +125,8 @@ void flows_timer_cancel(flows_node_t *n, uint64_t id);
 /* From ANY thread (an HTTP reply arrived, a stream event): run fn on the executor of
  * project_id with the node of that id in the project's CURRENTLY deployed set. If no such
  * node is deployed when the task runs (undeployed meanwhile), fn is not called and
- * free_arg(arg) is. A redeploy that keeps the node id hands the task to the new instance. */
+ * free_arg(arg) is. A redeploy that keeps the node id hands the task to the new instance.
+ * Posted from a task, the new task carries that task's origin (see origins below). */
 void flows_post(const char *project_id, const char *node_id, flows_task_fn fn, void *arg,
                 void (*free_arg)(void *));
 /* ---- origins: at-least-once entry messages ----
