@@ -304,6 +304,13 @@ static int cmd_serve(config_t *cfg)
      * many started, so a failure stops exactly those. */
     int up = 0;
     stream_use_writer(ctx.writer); /* the stream consumers write through it too */
+    {
+        static const char *const consumers[] = {FLOWS_CONSUMER, CONTACT_CONSUMER,
+                                                CONTACT_AUDIT_CONSUMER, NULL};
+        store_conn_t *c = store_conn(ctx.store, &e);
+        if (!c || stream_cursors_prune(c, consumers, &e) < 0)
+            log_kv(LOG_WARN, "stream cursors not checked", "error", e.message);
+    }
     privacy_t *sweeper = privacy_start(ctx.store, cfg, &e); /* retention and backups */
     http_server_t *srv = NULL;
     if (sweeper) up = 1;

@@ -240,7 +240,8 @@ static stream_consumer_t *audit_consumer;
 
 int contact_audit_start(store_t *s, err_t *e)
 {
-    audit_consumer = stream_consumer_start(s, "audit", contact_audit_handle, NULL, 1000, e);
+    audit_consumer =
+        stream_consumer_start(s, CONTACT_AUDIT_CONSUMER, contact_audit_handle, NULL, 1000, e);
     return audit_consumer ? 0 : -1;
 }
 

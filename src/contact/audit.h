@@ -48,6 +48,7 @@ int contact_audit_redact(store_conn_t *c, const char *project_id, const char *co
                          const char *actor, err_t *e);
 
 /* Start / stop the "audit" stream consumer thread (from cmd_serve). */
+#define CONTACT_AUDIT_CONSUMER "audit" /* its stream cursor */
 int contact_audit_start(store_t *s, err_t *e);
 void contact_audit_stop(void);
 

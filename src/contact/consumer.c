@@ -213,7 +213,7 @@ static void stats_tick(store_conn_t *c)
 
 int contact_consume_once(store_t *s, err_t *e)
 {
-    int n = stream_consume_in(s, "contact", handle, NULL, 200, e);
+    int n = stream_consume_in(s, CONTACT_CONSUMER, handle, NULL, 200, e);
     contact_queue_flush(s, n < 0);
     if (n > 0) contact_events_publish();
     return n;
@@ -265,11 +265,12 @@ int contact_start(store_t *s, const uint8_t *seal_key, const config_t *cfg, err_
     contact_events_seed(c);
     /* A new install starts at the stream's head: history before Contact existed is not a
      * queue of conversations to answer. */
-    int64_t cur = stream_cursor(c, "contact", e);
+    int64_t cur = stream_cursor(c, CONTACT_CONSUMER, e);
     if (cur < 0) return -1;
     if (cur == 0) {
         int64_t head = stream_head(c, e);
-        if (head < 0 || (head > 0 && stream_set_cursor(c, "contact", head, e) < 0)) return -1;
+        if (head < 0 || (head > 0 && stream_set_cursor(c, CONTACT_CONSUMER, head, e) < 0))
+            return -1;
     }
     atomic_store(&W.stop, 0);
     if (pthread_create(&W.thread, NULL, worker, NULL) != 0)

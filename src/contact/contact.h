@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 /* Start the worker. seal_key (32 bytes) is copied. 0 or -1 with e filled. */
+#define CONTACT_CONSUMER "contact" /* the routing consumer's stream cursor */
 int contact_start(store_t *s, const uint8_t *seal_key, const config_t *cfg, err_t *e);
 /* Stop and join the worker and free the routing state. Safe without a start. */
 void contact_stop(void);

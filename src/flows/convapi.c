@@ -22,7 +22,7 @@
 #include <string.h>
 #include <time.h>
 
-#define CONSUMER "flows"
+#define CONSUMER FLOWS_CONSUMER
 
 /* ---- camelCase (Sinch's keysToCamel) ---- */
 

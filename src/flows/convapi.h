@@ -20,6 +20,8 @@
 
 #include <jansson.h>
 
+#define FLOWS_CONSUMER "flows" /* its stream cursor */
+
 /* Start/stop the consumer thread ("flows"). Call after the flows runtime has loaded the
  * deployed sets (flows_nodes_of_type must answer), stop before the runtime stops. A new
  * consumer starts at the stream's head (no replay of history). */

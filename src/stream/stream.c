@@ -44,6 +44,40 @@ int stream_set_cursor(store_conn_t *c, const char *name, int64_t seq, err_t *e)
                : 0;
 }
 
+int stream_cursors_prune(store_conn_t *c, const char *const known[], err_t *e)
+{
+    store_stmt_t *st = store_query(c, e, "SELECT consumer, seq FROM stream_cursors", "");
+    if (!st) return -1;
+    json_t *gone = json_array();
+    int rc;
+    while ((rc = store_step(st, e)) == 1) {
+        const char *name = store_col_text(st, 0);
+        int keep = 0;
+        for (int i = 0; known[i] && !keep; i++)
+            keep = strcmp(known[i], name) == 0;
+        if (!keep)
+            json_array_append_new(gone, json_pack("[s,I]", name, (json_int_t)store_col_int(st, 1)));
+    }
+    store_done(st);
+    size_t i;
+    json_t *g;
+    json_array_foreach(gone, i, g)
+    {
+        if (rc < 0) break;
+        const char *name = json_string_value(json_array_get(g, 0));
+        char seq[32];
+        snprintf(seq, sizeof seq, "%lld", (long long)json_integer_value(json_array_get(g, 1)));
+        if (store_exec(c, e, "DELETE FROM stream_cursors WHERE consumer = $1", "s", name) < 0)
+            rc = -1;
+        else
+            log_kv(LOG_WARN, "stream: dropped the cursor of a consumer this version does not have",
+                   "consumer", name, "at_seq", seq);
+    }
+    int n = rc < 0 ? -1 : (int)json_array_size(gone);
+    json_decref(gone);
+    return n;
+}
+
 int64_t stream_head(store_conn_t *c, err_t *e)
 {
     store_stmt_t *st = store_query(c, e, "SELECT COALESCE(MAX(seq), 0) FROM stream_events", "");

@@ -71,6 +71,10 @@ int stream_consume_in(store_t *s, const char *name, stream_handler_fn fn, void *
  * history can set its cursor to stream_head first. */
 int64_t stream_cursor(store_conn_t *c, const char *name, err_t *e);
 int stream_set_cursor(store_conn_t *c, const char *name, int64_t seq, err_t *e);
+/* Delete the cursors of consumers not in `known` (NULL-terminated): those of a consumer
+ * an earlier version had and this one renamed or dropped, which would otherwise hold back
+ * stream_trim for ever. Logs each. Returns how many went, or -1. */
+int stream_cursors_prune(store_conn_t *c, const char *const known[], err_t *e);
 /* The newest seq (0 when empty), -1 on error. */
 int64_t stream_head(store_conn_t *c, err_t *e);
 

@@ -185,6 +185,30 @@ static void test_trim_keeps_unconsumed(void **state)
     assert_string_equal(r.kinds[1], "B");
 }
 
+static int take(store_conn_t *c, const stream_event_t *ev, void *ud, err_t *e)
+{
+    (void)c, (void)ev, (void)ud, (void)e;
+    return 0;
+}
+
+/* A cursor this version has no consumer for held trimming back until it was pruned. */
+static void test_prune_unknown_cursors(void **state)
+{
+    fx_t *f = *state;
+    err_t e = {0};
+    append(f, "A", "{}");
+    append(f, "B", "{}");
+    assert_int_equal(stream_consume(f->c, "live", take, NULL, 10, &e), 2);
+    assert_int_equal(stream_set_cursor(f->c, "renamed", 0, &e), 0); /* an older version's */
+    assert_int_equal(stream_trim(f->c, INT64_MAX, 100, &e), 0);
+    static const char *const known[] = {"live", "also_known", NULL};
+    assert_int_equal(stream_cursors_prune(f->c, known, &e), 1);
+    assert_int_equal(stream_cursor(f->c, "renamed", &e), 0);
+    assert_int_equal(stream_cursor(f->c, "live", &e), 2);
+    assert_int_equal(stream_trim(f->c, INT64_MAX, 100, &e), 2);
+    assert_int_equal(stream_cursors_prune(f->c, known, &e), 0); /* nothing left to prune */
+}
+
 typedef struct {
     atomic_int handled;
 } thr_t;
@@ -223,6 +247,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_busy_stops_batch_for_retry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_trim_keeps_unconsumed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prune_unknown_cursors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_consumer_thread_wakes_on_flush, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
