@@ -370,10 +370,6 @@ typedef struct {
     int ndone;
     int do_claim;
     job_t *claimed;
-    /* the group-commit hand-over */
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    int finished, rc;
 } turn_t;
 
 static int turn_run(store_conn_t *c, store_unit_t *u, err_t *e)
@@ -392,45 +388,26 @@ static int turn_run(store_conn_t *c, store_unit_t *u, err_t *e)
     return 0;
 }
 
-static void turn_done(store_unit_t *u, int rc, const err_t *e)
-{
-    turn_t *t = u->arg;
-    if (rc < 0)
-        log_kv(LOG_ERROR, "dispatch: a turn was not committed; its jobs will run again", "error",
-               e->message);
-    pthread_mutex_lock(&t->lock);
-    t->rc = rc;
-    t->finished = 1;
-    pthread_cond_signal(&t->cond);
-    pthread_mutex_unlock(&t->lock);
-}
-
 /* Run the turn's store work and commit it; 0 when committed. */
 static int turn_commit(dispatch_t *d, store_conn_t *c, turn_t *t)
 {
     err_t e;
     t->unit.arg = t;
-    if (d->o.writer) {
+    int rc = 1;
+    if (d->o.writer) { /* 1: the writer is stopping, commit on this thread's connection */
         t->unit.run = turn_run;
-        t->unit.done = turn_done;
         t->unit.urgent = 1;
-        t->finished = 0;
-        if (store_group_submit(d->o.writer, &t->unit) == 0) {
-            pthread_mutex_lock(&t->lock);
-            while (!t->finished)
-                pthread_cond_wait(&t->cond, &t->lock);
-            pthread_mutex_unlock(&t->lock);
-            return t->rc;
-        }
+        rc = store_group_call(d->o.writer, &t->unit, &e);
     }
-    if (!c || store_begin(c, &e) < 0) return -1;
-    turn_run(c, &t->unit, &e);
-    if (store_commit(c, &e) < 0) {
+    if (rc > 0) {
+        if (!c || store_begin(c, &e) < 0) return -1;
+        turn_run(c, &t->unit, &e);
+        rc = store_commit(c, &e);
+    }
+    if (rc < 0)
         log_kv(LOG_ERROR, "dispatch: a turn was not committed; its jobs will run again", "error",
                e.message);
-        return -1;
-    }
-    return 0;
+    return rc < 0 ? -1 : 0;
 }
 
 static void *run(void *arg)
@@ -443,8 +420,6 @@ static void *run(void *arg)
     turn_t t;
     memset(&t, 0, sizeof t);
     t.d = d;
-    pthread_mutex_init(&t.lock, NULL);
-    pthread_cond_init(&t.cond, NULL);
     while (!atomic_load(&d->stop)) {
         /* The store work of one turn (outcomes: statuses, callbacks queued, rows done; then
          * the claim's leases) commits once (turn_commit): each step's own begin/commit
@@ -489,8 +464,6 @@ static void *run(void *arg)
             if (next_claim > last_claim + 2) next_claim = last_claim + 2;
         }
     }
-    pthread_mutex_destroy(&t.lock);
-    pthread_cond_destroy(&t.cond);
     return NULL;
 }
 

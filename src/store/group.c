@@ -46,30 +46,32 @@ static void run_one(store_conn_t *c, store_unit_t *u)
     }
 }
 
-/* The stretch from..upto (rerunnable units run with elided savepoints) failed at upto:
- * roll the stretch back and run each of its units again, one savepoint each. */
-static void redo_stretch(store_conn_t *c, store_unit_t *from, store_unit_t *upto)
+/* Units from..upto of a stretch that was rolled back: each again, one savepoint each. */
+static void run_each(store_conn_t *c, store_unit_t *from, store_unit_t *upto)
 {
-    store_elide_savepoints(c, 0);
-    store_rollback(c); /* the stretch's savepoint */
     for (store_unit_t *v = from;; v = v->next) {
         run_one(c, v);
         if (v == upto) break;
     }
 }
 
+/* The stretch from..upto (rerunnable units run with elided savepoints) failed at upto:
+ * roll the stretch back and run each of its units again. */
+static void redo_stretch(store_conn_t *c, store_unit_t *from, store_unit_t *upto)
+{
+    store_elide_savepoints(c, 0);
+    store_rollback(c); /* the stretch's savepoint */
+    run_each(c, from, upto);
+}
+
 /* Close the open stretch (if any): release its savepoint. Should RELEASE fail (it does no
- * I/O), it has rolled the stretch back: run each unit again in its own savepoint. */
+ * I/O), it has rolled the stretch back: run each unit again. */
 static void end_stretch(store_conn_t *c, store_unit_t **from, store_unit_t *last)
 {
     if (!*from) return;
     store_elide_savepoints(c, 0);
     err_t e;
-    if (store_commit(c, &e) < 0)
-        for (store_unit_t *v = *from;; v = v->next) {
-            run_one(c, v);
-            if (v == last) break;
-        }
+    if (store_commit(c, &e) < 0) run_each(c, *from, last);
     *from = NULL;
 }
 
@@ -208,6 +210,45 @@ int store_group_submit(store_group_t *g, store_unit_t *u)
     pthread_cond_signal(&g->cond);
     pthread_mutex_unlock(&g->lock);
     return 0;
+}
+
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int finished;
+} call_t;
+
+static void call_done(store_unit_t *u, int rc, const err_t *e)
+{
+    (void)rc, (void)e; /* u->rc and u->err hold them */
+    call_t *w = u->call;
+    pthread_mutex_lock(&w->mu);
+    w->finished = 1;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+int store_group_call(store_group_t *g, store_unit_t *u, err_t *e)
+{
+    call_t w = {.finished = 0};
+    pthread_mutex_init(&w.mu, NULL);
+    pthread_cond_init(&w.cv, NULL);
+    u->done = call_done;
+    u->call = &w;
+    int rc;
+    if (store_group_submit(g, u) < 0) {
+        rc = 1;
+    } else {
+        pthread_mutex_lock(&w.mu);
+        while (!w.finished)
+            pthread_cond_wait(&w.cv, &w.mu);
+        pthread_mutex_unlock(&w.mu);
+        rc = u->rc;
+        if (rc < 0) *e = u->err;
+    }
+    pthread_mutex_destroy(&w.mu);
+    pthread_cond_destroy(&w.cv);
+    return rc;
 }
 
 void store_group_stop(store_group_t *g)

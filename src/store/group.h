@@ -40,6 +40,7 @@ struct store_unit {
                    which a burst of sends must not hold up) */
     /* private to the group */
     store_unit_t *next;
+    void *call; /* store_group_call's waiter */
     int rc;
     err_t err;
 };
@@ -51,6 +52,11 @@ typedef struct {
 store_group_t *store_group_start(store_t *s, const store_group_opts_t *o, err_t *e);
 /* Queue u (run and done set). -1 when the group is stopping (u untouched). Any thread. */
 int store_group_submit(store_group_t *g, store_unit_t *u);
+/* Submit u and wait until its batch is done (u->done is the group's own: leave it NULL).
+ * 0 if u's writes are committed; -1 with *e if its run or the COMMIT failed; 1 if the
+ * group is stopping (u was not run: the caller may do the work on its own connection).
+ * Never from the writer thread (a unit's run or done). */
+int store_group_call(store_group_t *g, store_unit_t *u, err_t *e);
 /* Run what is queued, then stop the thread and free g. Accepts NULL. */
 void store_group_stop(store_group_t *g);
 

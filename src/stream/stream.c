@@ -233,10 +233,7 @@ typedef struct {
     const char *name;
     stream_handler_fn fn;
     void *ud;
-    int max, n, finished;
-    err_t err;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
+    int max, n;
 } consume_unit_t;
 
 static int consume_run(store_conn_t *c, store_unit_t *u, err_t *e)
@@ -244,19 +241,6 @@ static int consume_run(store_conn_t *c, store_unit_t *u, err_t *e)
     consume_unit_t *cu = u->arg;
     cu->n = stream_consume(c, cu->name, cu->fn, cu->ud, cu->max, e);
     return cu->n < 0 ? -1 : 0;
-}
-
-static void consume_done(store_unit_t *u, int rc, const err_t *e)
-{
-    consume_unit_t *cu = u->arg;
-    pthread_mutex_lock(&cu->mu);
-    if (rc < 0) {
-        cu->n = -1;
-        cu->err = *e;
-    }
-    cu->finished = 1;
-    pthread_cond_signal(&cu->cv);
-    pthread_mutex_unlock(&cu->mu);
 }
 
 int stream_consume_in(store_t *s, const char *name, stream_handler_fn fn, void *ud, int max,
@@ -267,28 +251,12 @@ int stream_consume_in(store_t *s, const char *name, stream_handler_fn fn, void *
         store_conn_t *c = store_conn(s, e);
         return c ? stream_consume(c, name, fn, ud, max, e) : -1;
     }
-    consume_unit_t cu = {.unit = {.run = consume_run, .done = consume_done},
-                         .name = name,
-                         .fn = fn,
-                         .ud = ud,
-                         .max = max};
+    consume_unit_t cu = {
+        .unit = {.run = consume_run}, .name = name, .fn = fn, .ud = ud, .max = max};
     cu.unit.arg = &cu;
-    pthread_mutex_init(&cu.mu, NULL);
-    pthread_cond_init(&cu.cv, NULL);
-    int n;
-    if (store_group_submit(g, &cu.unit) < 0) {
-        n = err_set(e, ERR_UNAVAILABLE, "the store writer is stopping");
-    } else {
-        pthread_mutex_lock(&cu.mu);
-        while (!cu.finished)
-            pthread_cond_wait(&cu.cv, &cu.mu);
-        pthread_mutex_unlock(&cu.mu);
-        n = cu.n;
-        if (n < 0) *e = cu.err;
-    }
-    pthread_mutex_destroy(&cu.mu);
-    pthread_cond_destroy(&cu.cv);
-    return n;
+    int rc = store_group_call(g, &cu.unit, e);
+    if (rc > 0) return err_set(e, ERR_UNAVAILABLE, "the store writer is stopping");
+    return rc < 0 ? -1 : cu.n;
 }
 
 struct stream_consumer {

@@ -5,9 +5,8 @@
 #include "base/tcache.h"
 
 #include <pthread.h>
-#include <stdlib.h>
-
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int (*tenant_project_hook)(store_conn_t *c, const char *project_id, err_t *e);

@@ -328,6 +328,25 @@ static void test_stop_runs_what_is_queued(void **state)
     free(u);
 }
 
+/* store_group_call waits for the batch: committed (0) or the unit's own error (-1). */
+static void test_call_waits_for_the_outcome(void **state)
+{
+    fx_t *f = *state;
+    unit_t ok, bad;
+    unit_init(&ok, f, "INSERT INTO t VALUES (21, 1)");
+    ok.u.done = NULL;
+    err_t e;
+    assert_int_equal(store_group_call(f->g, &ok.u, &e), 0);
+    assert_int_equal(ok.runs, 1);
+    assert_int_equal(count(f, "SELECT count(*) FROM t WHERE id = 21"), 1); /* committed */
+    unit_init(&bad, f, "INSERT INTO t VALUES (22, 1)");
+    bad.u.done = NULL;
+    bad.fail = 1;
+    assert_int_equal(store_group_call(f->g, &bad.u, &e), -1);
+    assert_string_equal(e.message, "unit refused");
+    assert_int_equal(count(f, "SELECT count(*) FROM t WHERE id = 22"), 0); /* undone */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -338,6 +357,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_wal_restarts_under_continuous_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_urgent_units_go_first, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_runs_what_is_queued, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_call_waits_for_the_outcome, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
