@@ -36,16 +36,20 @@ void api_metrics(http_req_t *req)
                "parley_group_commit_failures_total %llu\n",
                (unsigned long long)g.batches, (unsigned long long)g.units,
                (unsigned long long)g.failed_commits);
-    uint64_t commits, frames;
-    store_wal_stats(&commits, &frames);
+    uint64_t commits, frames, writes;
+    store_wal_stats(&commits, &frames, &writes);
     buf_printf(&b,
                "# HELP parley_store_commits_total Commits that wrote to the store.\n"
                "# TYPE parley_store_commits_total counter\n"
                "parley_store_commits_total %llu\n"
                "# HELP parley_store_wal_frames_total Pages those commits wrote to the WAL.\n"
                "# TYPE parley_store_wal_frames_total counter\n"
-               "parley_store_wal_frames_total %llu\n",
-               (unsigned long long)commits, (unsigned long long)frames);
+               "parley_store_wal_frames_total %llu\n"
+               "# HELP parley_store_wal_writes_total Write calls that carried those pages to "
+               "the file system.\n"
+               "# TYPE parley_store_wal_writes_total counter\n"
+               "parley_store_wal_writes_total %llu\n",
+               (unsigned long long)commits, (unsigned long long)frames, (unsigned long long)writes);
     buf_printf(&b,
                "# HELP parley_store_errors_total Store operations that failed.\n"
                "# TYPE parley_store_errors_total counter\n"

@@ -35,9 +35,11 @@ int store_schema_version(store_t *s);
 int store_schema_latest(void);
 /* Total store errors since start, for /metrics. */
 uint64_t store_error_count(void);
-/* Commits that wrote pages and the pages (WAL frames) they wrote, since start, for /metrics:
- * frames per commit is what a transaction costs the disk (and the checkpointer after it). */
-void store_wal_stats(uint64_t *commits, uint64_t *frames);
+/* Commits that wrote pages, the pages (WAL frames) they wrote, and the write calls that
+ * carried those to the file system, since start, for /metrics: frames per commit is what a
+ * transaction costs the disk (and the checkpointer after it); writes per commit is 1 when
+ * the WAL's writes are gathered (walbuf.c), two per frame when they are not. */
+void store_wal_stats(uint64_t *commits, uint64_t *frames, uint64_t *writes);
 
 /* This thread's connection, opened on first use. NULL with e filled on failure. */
 store_conn_t *store_conn(store_t *s, err_t *e);

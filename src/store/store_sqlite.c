@@ -7,6 +7,7 @@
 #include "base/hash.h"
 #include "store/store_sqlite.h"
 #include "store/migrations.h"
+#include "store/walbuf.h"
 #include "base/buf.h"
 #include "base/log.h"
 
@@ -41,10 +42,12 @@ uint64_t store_error_count(void)
 /* Commits that wrote pages, and the pages they wrote to the WAL (wal_hook). */
 static atomic_uint_fast64_t wal_commits, wal_frames;
 
-void store_wal_stats(uint64_t *commits, uint64_t *frames)
+void store_wal_stats(uint64_t *commits, uint64_t *frames, uint64_t *writes)
 {
     *commits = atomic_load(&wal_commits);
     *frames = atomic_load(&wal_frames);
+    uint64_t asked;
+    store_walbuf_stats(&asked, writes);
 }
 
 static int db_fail(sqlite3 *db, err_t *e, const char *what)
@@ -97,7 +100,7 @@ static sqlite3 *db_open(const store_t *s, int create, err_t *e)
     sqlite3 *db = NULL;
     int flags = (s->opts.readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) |
                 (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX;
-    if (sqlite3_open_v2(s->path, &db, flags, NULL) != SQLITE_OK) {
+    if (sqlite3_open_v2(s->path, &db, flags, store_walbuf_vfs()) != SQLITE_OK) {
         err_set(e, ERR_INTERNAL, "cannot open %s: %s", s->path,
                 db ? sqlite3_errmsg(db) : "no memory");
         sqlite3_close(db);

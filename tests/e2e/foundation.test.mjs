@@ -223,6 +223,12 @@ describe('HTTP layer and authentication', () => {
     const commits = Number(r.text.match(/parley_store_commits_total (\d+)/)[1]);
     const frames = Number(r.text.match(/parley_store_wal_frames_total (\d+)/)[1]);
     assert.ok(commits > 0 && frames >= commits, r.text);
+    // The WAL's writes are gathered: far fewer write calls than SQLite's two per page.
+    const wal = (text) => ['commits', 'wal_frames', 'wal_writes'].map((k) => Number(text.match(new RegExp(`parley_store_${k}_total (\\d+)`))[1]));
+    const [c0, f0, w0] = wal(r.text);
+    for (let i = 0; i < 5; i++) assert.equal((await p.api('POST', `/v1/projects/${p.init.project_id}/contacts`, { body: { display_name: `m${i}`, language: 'EN_US', channel_identities: [{ channel: 'SMS', identity: `+4670000000${i}` }] } })).status, 200);
+    const [c1, f1, w1] = wal((await p.api('GET', '/metrics', { auth: 'none' })).text);
+    assert.ok(c1 - c0 >= 5 && w1 - w0 >= c1 - c0 && w1 - w0 < 2 * (f1 - f0), `commits ${c1 - c0}, frames ${f1 - f0}, writes ${w1 - w0}`);
   });
 });
 
