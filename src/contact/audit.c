@@ -156,6 +156,11 @@ static const char *str_at(json_t *o, const char *k1, const char *k2)
     return json_string_value(k2 ? json_object_get(v, k2) : v);
 }
 
+/* The kinds contact_audit_handle writes rows for; the consumer passes over the others. */
+static const char *const audit_kinds[] = {"CONTACT_CREATE", "CONTACT_UPDATE",      "CONTACT_DELETE",
+                                          "CONTACT_MERGE",  "MESSAGE_INBOUND",     "MESSAGE_SUBMIT",
+                                          "MESSAGE_DELETE", "CONVERSATION_DELETE", NULL};
+
 int contact_audit_handle(store_conn_t *c, const stream_event_t *ev, void *ud, err_t *e)
 {
     (void)ud;
@@ -240,8 +245,8 @@ static stream_consumer_t *audit_consumer;
 
 int contact_audit_start(store_t *s, err_t *e)
 {
-    audit_consumer =
-        stream_consumer_start(s, CONTACT_AUDIT_CONSUMER, contact_audit_handle, NULL, 1000, e);
+    audit_consumer = stream_consumer_start(s, CONTACT_AUDIT_CONSUMER, audit_kinds,
+                                           contact_audit_handle, NULL, 1000, e);
     return audit_consumer ? 0 : -1;
 }
 

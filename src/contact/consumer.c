@@ -213,7 +213,9 @@ static void stats_tick(store_conn_t *c)
 
 int contact_consume_once(store_t *s, err_t *e)
 {
-    int n = stream_consume_in(s, CONTACT_CONSUMER, handle, NULL, 200, e);
+    static const char *const kinds[] = {"MESSAGE_INBOUND", "MESSAGE_DELIVERY", "CONTACT_HANDOVER",
+                                        NULL};
+    int n = stream_consume_in(s, CONTACT_CONSUMER, kinds, handle, NULL, 200, e);
     contact_queue_flush(s, n < 0);
     if (n > 0) contact_events_publish();
     return n;

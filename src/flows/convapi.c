@@ -445,7 +445,7 @@ static void *consumer_main(void *arg)
         log_kv(LOG_WARN, "flows inbox replay failed", "error", e.message);
     while (!atomic_load(&g_stop)) {
         batch_t b = {.rows = json_array()};
-        int n = stream_consume_in(g_store, CONSUMER, handler, &b, 200, &e);
+        int n = stream_consume_in(g_store, CONSUMER, NULL, handler, &b, 200, &e);
         if (n < 0)
             log_kv(LOG_WARN, "flows consumer failed", "error", e.message);
         else

@@ -126,8 +126,17 @@ static int stream_pending(store_conn_t *c, int64_t seq, err_t *e)
     return rc;
 }
 
-int stream_consume(store_conn_t *c, const char *name, stream_handler_fn fn, void *ud, int max,
-                   err_t *e)
+/* 1 if kinds (NULL-terminated; NULL: every kind) has kind. */
+static int wanted(const char *const *kinds, const char *kind)
+{
+    if (!kinds) return 1;
+    for (; *kinds; kinds++)
+        if (strcmp(*kinds, kind) == 0) return 1;
+    return 0;
+}
+
+static int consume(store_conn_t *c, const char *name, const char *const *kinds,
+                   stream_handler_fn fn, void *ud, int max, err_t *e)
 {
     if (max <= 0) max = 100;
     /* Most wake-ups follow commits that appended nothing (a batch of sends): find that out
@@ -151,9 +160,10 @@ int stream_consume(store_conn_t *c, const char *name, stream_handler_fn fn, void
     while (n < max && (rc = store_step(st, e)) == 1) {
         row_t *r = &rows[n++];
         r->seq = store_col_int(st, 0);
+        r->kind = xstrdup(store_col_text(st, 3));
+        if (!wanted(kinds, r->kind)) continue; /* passed over: no copy, no savepoint */
         r->project_id = xstrdup(store_col_text(st, 1));
         r->app_id = xstrdup(store_col_text(st, 2));
-        r->kind = xstrdup(store_col_text(st, 3));
         r->actor = xstrdup(store_col_text(st, 4));
         r->payload = xstrdup(store_col_text(st, 5));
         r->created_at = store_col_int(st, 6);
@@ -166,6 +176,10 @@ int stream_consume(store_conn_t *c, const char *name, stream_handler_fn fn, void
     int64_t last = after;
     for (int i = 0; i < n; i++) {
         row_t *r = &rows[i];
+        if (!r->project_id) { /* a kind this consumer does not take */
+            last = r->seq;
+            continue;
+        }
         stream_event_t ev = {.seq = r->seq,
                              .project_id = r->project_id,
                              .app_id = r->app_id,
@@ -207,6 +221,12 @@ fail:
     return -1;
 }
 
+int stream_consume(store_conn_t *c, const char *name, stream_handler_fn fn, void *ud, int max,
+                   err_t *e)
+{
+    return consume(c, name, NULL, fn, ud, max, e);
+}
+
 int64_t stream_trim(store_conn_t *c, int64_t before_ms, int limit, err_t *e)
 {
     return store_exec(c, e,
@@ -231,6 +251,7 @@ void stream_use_writer(store_group_t *g)
 typedef struct {
     store_unit_t unit;
     const char *name;
+    const char *const *kinds;
     stream_handler_fn fn;
     void *ud;
     int max, n;
@@ -239,20 +260,20 @@ typedef struct {
 static int consume_run(store_conn_t *c, store_unit_t *u, err_t *e)
 {
     consume_unit_t *cu = u->arg;
-    cu->n = stream_consume(c, cu->name, cu->fn, cu->ud, cu->max, e);
+    cu->n = consume(c, cu->name, cu->kinds, cu->fn, cu->ud, cu->max, e);
     return cu->n < 0 ? -1 : 0;
 }
 
-int stream_consume_in(store_t *s, const char *name, stream_handler_fn fn, void *ud, int max,
-                      err_t *e)
+int stream_consume_in(store_t *s, const char *name, const char *const *kinds, stream_handler_fn fn,
+                      void *ud, int max, err_t *e)
 {
     store_group_t *g = atomic_load(&g_writer);
     if (!g) {
         store_conn_t *c = store_conn(s, e);
-        return c ? stream_consume(c, name, fn, ud, max, e) : -1;
+        return c ? consume(c, name, kinds, fn, ud, max, e) : -1;
     }
     consume_unit_t cu = {
-        .unit = {.run = consume_run}, .name = name, .fn = fn, .ud = ud, .max = max};
+        .unit = {.run = consume_run}, .name = name, .kinds = kinds, .fn = fn, .ud = ud, .max = max};
     cu.unit.arg = &cu;
     int rc = store_group_call(g, &cu.unit, e);
     if (rc > 0) return err_set(e, ERR_UNAVAILABLE, "the store writer is stopping");
@@ -262,6 +283,7 @@ int stream_consume_in(store_t *s, const char *name, stream_handler_fn fn, void *
 struct stream_consumer {
     store_t *store;
     char *name;
+    const char *const *kinds;
     stream_handler_fn fn;
     void *ud;
     int poll_ms;
@@ -275,7 +297,7 @@ static void *consumer_main(void *arg)
     unsigned long seen = 0;
     while (!atomic_load(&sc->stop)) {
         err_t e;
-        int n = stream_consume_in(sc->store, sc->name, sc->fn, sc->ud, 200, &e);
+        int n = stream_consume_in(sc->store, sc->name, sc->kinds, sc->fn, sc->ud, 200, &e);
         if (n < 0)
             log_kv(LOG_WARN, "stream consumer failed", "consumer", sc->name, "error", e.message);
         if (n == 0 || n < 0) nudge_wait(&seen, sc->poll_ms);
@@ -283,12 +305,13 @@ static void *consumer_main(void *arg)
     return NULL;
 }
 
-stream_consumer_t *stream_consumer_start(store_t *s, const char *name, stream_handler_fn fn,
-                                         void *ud, int poll_ms, err_t *e)
+stream_consumer_t *stream_consumer_start(store_t *s, const char *name, const char *const *kinds,
+                                         stream_handler_fn fn, void *ud, int poll_ms, err_t *e)
 {
     stream_consumer_t *sc = xcalloc(1, sizeof *sc);
     sc->store = s;
     sc->name = xstrdup(name);
+    sc->kinds = kinds;
     sc->fn = fn;
     sc->ud = ud;
     sc->poll_ms = poll_ms > 0 ? poll_ms : 200;

@@ -63,9 +63,12 @@ int stream_consume(store_conn_t *c, const char *name, stream_handler_fn fn, void
  * each batch is a transaction on the calling thread's own connection. */
 void stream_use_writer(store_group_t *g);
 /* stream_consume on the writer set above (waiting until its batch committed), else on s's
- * connection for this thread. Same result; -1 also when the batch's COMMIT failed. */
-int stream_consume_in(store_t *s, const char *name, stream_handler_fn fn, void *ud, int max,
-                      err_t *e);
+ * connection for this thread. Same result; -1 also when the batch's COMMIT failed. kinds
+ * (NULL-terminated, static; NULL: all) are the kinds the handler takes: the cursor passes
+ * over the others without calling it, copying their payload or opening a savepoint (they
+ * still count in the result). */
+int stream_consume_in(store_t *s, const char *name, const char *const *kinds, stream_handler_fn fn,
+                      void *ud, int max, err_t *e);
 
 /* The consumer's cursor (0 when it has never run). A new consumer that should not replay
  * history can set its cursor to stream_head first. */
@@ -78,11 +81,11 @@ int stream_cursors_prune(store_conn_t *c, const char *const known[], err_t *e);
 /* The newest seq (0 when empty), -1 on error. */
 int64_t stream_head(store_conn_t *c, err_t *e);
 
-/* A thread that runs stream_consume for `name` whenever new events are committed (woken by
- * nudge_flush; polls every poll_ms otherwise). */
+/* A thread that runs stream_consume_in for `name` (and its kinds) whenever new events are
+ * committed (woken by nudge_flush; polls every poll_ms otherwise). */
 typedef struct stream_consumer stream_consumer_t;
-stream_consumer_t *stream_consumer_start(store_t *s, const char *name, stream_handler_fn fn,
-                                         void *ud, int poll_ms, err_t *e);
+stream_consumer_t *stream_consumer_start(store_t *s, const char *name, const char *const *kinds,
+                                         stream_handler_fn fn, void *ud, int poll_ms, err_t *e);
 /* Finishes the batch in progress and joins the thread. Accepts NULL. */
 void stream_consumer_stop(stream_consumer_t *sc);
 

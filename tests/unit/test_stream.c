@@ -127,9 +127,9 @@ static void test_consume_in_group_writer(void **state)
     assert_non_null(g);
     stream_use_writer(g);
     rec_t r = {0};
-    assert_int_equal(stream_consume_in(f->store, "w", record_where, &r, 10, &e), 2);
+    assert_int_equal(stream_consume_in(f->store, "w", NULL, record_where, &r, 10, &e), 2);
     assert_false(pthread_equal(handler_thread, pthread_self()));
-    assert_int_equal(stream_consume_in(f->store, "w", record_where, &r, 10, &e), 0);
+    assert_int_equal(stream_consume_in(f->store, "w", NULL, record_where, &r, 10, &e), 0);
     stream_use_writer(NULL);
     store_group_stop(g);
     assert_int_equal(r.seen, 2);
@@ -137,8 +137,35 @@ static void test_consume_in_group_writer(void **state)
     assert_int_equal(count_rows(f, "ONE") + count_rows(f, "TWO"), 2);
     /* without a writer: this thread's own connection */
     append(f, "THREE", "{}");
-    assert_int_equal(stream_consume_in(f->store, "w", record_where, &r, 10, &e), 1);
+    assert_int_equal(stream_consume_in(f->store, "w", NULL, record_where, &r, 10, &e), 1);
     assert_true(pthread_equal(handler_thread, pthread_self()));
+}
+
+/* A consumer that names its kinds is not called for the others, and its cursor passes them. */
+static void test_consume_only_its_kinds(void **state)
+{
+    fx_t *f = *state;
+    err_t e = {0};
+    append(f, "ONE", "{}");
+    append(f, "TWO", "{}");
+    append(f, "THREE", "{}");
+    append(f, "FOUR", "{}");
+    static const char *const kinds[] = {"ONE", "THREE", "FIVE", NULL};
+    rec_t r = {0};
+    assert_int_equal(stream_consume_in(f->store, "k", kinds, record, &r, 10, &e), 4);
+    assert_int_equal(r.seen, 2);
+    assert_string_equal(r.kinds[0], "ONE");
+    assert_string_equal(r.kinds[1], "THREE");
+    assert_int_equal(count_rows(f, "TWO") + count_rows(f, "FOUR"), 0);
+    assert_int_equal(stream_cursor(f->c, "k", &e), 4);
+    append(f, "TWO", "{}"); /* only kinds it does not take: passed over all the same */
+    assert_int_equal(stream_consume_in(f->store, "k", kinds, record, &r, 10, &e), 1);
+    assert_int_equal(stream_cursor(f->c, "k", &e), 5);
+    append(f, "FIVE", "{}");
+    assert_int_equal(stream_consume_in(f->store, "k", kinds, record, &r, 10, &e), 1);
+    assert_int_equal(r.seen, 3);
+    assert_string_equal(r.kinds[2], "FIVE");
+    assert_int_equal(stream_consume_in(f->store, "k", kinds, record, &r, 10, &e), 0);
 }
 
 static void test_failed_event_is_skipped_and_rolled_back(void **state)
@@ -226,7 +253,8 @@ static void test_consumer_thread_wakes_on_flush(void **state)
     err_t e = {0};
     thr_t t = {0};
     /* poll interval far longer than the test waits: only the nudge can wake it in time */
-    stream_consumer_t *sc = stream_consumer_start(f->store, "thr", count_handler, &t, 60000, &e);
+    stream_consumer_t *sc =
+        stream_consumer_start(f->store, "thr", NULL, count_handler, &t, 60000, &e);
     assert_non_null(sc);
     usleep(50000);
     append(f, "X", "{}");
@@ -243,6 +271,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_consume_in_order_and_resume, setup, teardown),
         cmocka_unit_test_setup_teardown(test_consume_in_group_writer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_consume_only_its_kinds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_event_is_skipped_and_rolled_back, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_busy_stops_batch_for_retry, setup, teardown),
