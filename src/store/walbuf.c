@@ -33,6 +33,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 /* Buffer at most this much before writing it out (a bigger transaction writes in chunks);
@@ -85,7 +86,9 @@ static int wb_flush(wb_file *f)
         ssize_t w = pwrite(f->fd, p, n, off);
         if (w < 0 && errno == EINTR) continue;
         if (w <= 0)
-            return w < 0 && errno != ENOSPC && errno != EDQUOT ? SQLITE_IOERR_WRITE : SQLITE_FULL;
+            return w < 0 && errno != ENOSPC && errno != EDQUOT && errno != EFBIG
+                       ? SQLITE_IOERR_WRITE
+                       : SQLITE_FULL;
         p += w;
         n -= (size_t)w;
         off += w;
@@ -94,12 +97,22 @@ static int wb_flush(wb_file *f)
     return SQLITE_OK;
 }
 
-/* Allocate the file's blocks up to end, so that writing the buffer out cannot run out of
- * space. 1: done; 0: not supported here (write through from now on); -1: errno says. */
-static int wb_reserve(wb_file *f, sqlite3_int64 end)
+/* Allocate the file's blocks from off to end, so that writing the buffer out cannot run out
+ * of space. 1: done; 0: not supported here (write through from now on); -1: errno says.
+ * A write at offset 0 starts the WAL over, after a checkpoint, perhaps after another
+ * connection or process cut the file (journal_size_limit) and freed what was reserved: the
+ * reservation starts over too (fallocate over allocated blocks is a cheap no-op). */
+static int wb_reserve(wb_file *f, sqlite3_int64 off, sqlite3_int64 end)
 {
+    if (off == 0) f->reserved = 0;
     if (end <= f->reserved) return 1;
     sqlite3_int64 to = (end + WB_RESERVE - 1) / WB_RESERVE * WB_RESERVE;
+    struct rlimit fsize; /* fallocate past EOF does not check it; the later write would */
+    if (getrlimit(RLIMIT_FSIZE, &fsize) == 0 && fsize.rlim_cur != RLIM_INFINITY &&
+        (rlim_t)end > fsize.rlim_cur) {
+        errno = EFBIG;
+        return -1;
+    }
     if (fallocate(f->fd, FALLOC_FL_KEEP_SIZE, f->reserved, to - f->reserved) == 0) {
         f->reserved = to;
         return 1;
@@ -139,9 +152,9 @@ static int wb_write(sqlite3_file *p, const void *data, int amt, sqlite3_int64 of
         int rc = wb_flush(f);
         if (rc != SQLITE_OK) return rc;
     }
-    int r = wb_reserve(f, off + amt);
+    int r = wb_reserve(f, off, off + amt);
     if (r < 0) {
-        int full = errno == ENOSPC || errno == EDQUOT;
+        int full = errno == ENOSPC || errno == EDQUOT || errno == EFBIG;
         int rc = wb_flush(f);
         if (rc != SQLITE_OK) return rc;
         return full ? SQLITE_FULL : SQLITE_IOERR_WRITE;

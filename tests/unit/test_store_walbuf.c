@@ -1,7 +1,8 @@
 /* test_store_walbuf.c: the "parley" VFS (store/walbuf.h) on real files: a commit's WAL frames
  * reach the file system in one write, and are readable by another connection (on SQLite's
  * own VFS) when COMMIT returns; a commit survives the process being killed right after it,
- * while a transaction killed before its COMMIT leaves nothing; pages a rolled-back transaction
+ * while a transaction killed before its COMMIT leaves nothing; no room for the WAL fails the
+ * transaction, not the process; pages a rolled-back transaction
  * spilled never land on another writer's commit; a transaction bigger than the page cache and
  * the buffer (spilled pages read back, savepoints rolled back) stays whole. */
 #include <stdarg.h>
@@ -17,6 +18,7 @@
 #include <signal.h>
 #include <sqlite3.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -158,6 +160,42 @@ static void test_kill_after_commit_keeps_it(void **state)
     assert_int_equal(rows_outside(f->dir, 1), 100);
 }
 
+/* No room for the WAL (here: a file size limit) fails the transaction with an error, as on
+ * SQLite's own VFS, rather than the write at the commit barrier, which would have to abort
+ * the process: the child lives on and commits what fits. */
+static void test_no_room_fails_the_transaction(void **state)
+{
+    fx_t *f = *state;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        open_store(f);
+        err_t e = {0};
+        signal(SIGXFSZ, SIG_IGN);
+        struct rlimit lim = {.rlim_cur = 2 << 20, .rlim_max = RLIM_INFINITY};
+        if (setrlimit(RLIMIT_FSIZE, &lim) < 0) _exit(10);
+        if (store_begin(f->c, &e) < 0) _exit(11);
+        int failed = 0; /* ~3.3 MiB: fits the page cache and the buffer, so all at COMMIT */
+        for (int k = 0; k < 800 && !failed; k++)
+            failed = store_exec(f->c, &e, "INSERT INTO t (k, v) VALUES ($1, zeroblob(4000))", "i",
+                                (int64_t)k) < 0;
+        if (!failed)
+            failed = store_commit(f->c, &e) < 0;
+        else
+            store_rollback(f->c);
+        if (!failed) _exit(12);
+        if (e.code != ERR_UNAVAILABLE) _exit(13); /* "store full (disk)" */
+        if (store_exec(f->c, &e, "INSERT INTO t (k, v) VALUES (1, zeroblob(10))", "") != 1)
+            _exit(14);
+        _exit(0);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_int_equal(rows_outside(f->dir, 1), 1);
+}
+
 /* A transaction that spilled pages and rolled back, then another connection commits where
  * those pages were gathered, then the first commits again: nothing of the second is lost. */
 static void test_rolled_back_spill_leaves_others_commits(void **state)
@@ -211,6 +249,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_commit_is_one_write, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kill_after_commit_keeps_it, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_no_room_fails_the_transaction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rolled_back_spill_leaves_others_commits, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_big_transaction_with_savepoints, setup, teardown),
