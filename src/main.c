@@ -269,6 +269,7 @@ static int cmd_serve(config_t *cfg)
                              .routes = routes,
                              .nroutes = nroutes,
                              .authenticate = api_authenticate,
+                             .finish = api_finish,
                              .ctx = &ctx};
     dispatch_opts_t dopts = {.max_inflight = (int)cfg->dispatch_inflight,
                              .per_target = (int)cfg->dispatch_per_target,

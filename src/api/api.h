@@ -32,6 +32,9 @@ void api_ctx_cleanup(api_ctx_t *ctx);
 const http_route_t *api_routes(size_t *n);
 /* The HTTP_AUTH hook: Basic key_id:key_secret or Bearer token; project scoping; rate limit. */
 int api_authenticate(http_req_t *req);
+/* The server's finish hook (ctx: the api_ctx_t): ends what api_authenticate pinned for the
+ * request on this thread's store connection (store_config_pin). */
+void api_finish(void *ctx);
 
 /* This thread's store connection, or NULL after replying 503. */
 store_conn_t *api_conn(http_req_t *req);

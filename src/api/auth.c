@@ -138,11 +138,20 @@ static int check_credentials(http_req_t *req, store_conn_t *c, char project[27],
     return err_set(e, ERR_UNAUTHENTICATED, "unsupported Authorization scheme: use Basic or Bearer");
 }
 
+void api_finish(void *arg)
+{
+    api_ctx_t *ctx = arg;
+    err_t e;
+    store_conn_t *c = store_conn(ctx->store, &e);
+    if (c) store_config_pin(c, 0);
+}
+
 int api_authenticate(http_req_t *req)
 {
     api_ctx_t *ctx = http_ctx(req);
     store_conn_t *c = api_conn(req);
     if (!c) return -1;
+    store_config_pin(c, 1); /* until api_finish: the key check and the send read it once */
     char project[27] = "", key_id[27] = "";
     err_t e;
     if (check_credentials(req, c, project, key_id, &e) < 0) {

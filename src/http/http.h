@@ -75,6 +75,10 @@ typedef struct {
     size_t nroutes;
     /* Called for HTTP_AUTH routes: 0 to go on, -1 after replying (401/403/429). */
     int (*authenticate)(http_req_t *req);
+    /* Called with ctx on the request's thread once its handler has returned, or the request
+     * was refused; optional. (Not with the request: a deferred one belongs to another
+     * thread by then.) */
+    void (*finish)(void *ctx);
     void *ctx; /* handed to handlers through http_ctx() */
 } http_server_opts_t;
 

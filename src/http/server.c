@@ -214,6 +214,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (r->replied) return MHD_YES; /* the reply was queued early */
     dispatch(s, r);
+    if (s->opts.finish) s->opts.finish(s->opts.ctx); /* r: see http_defer */
     if (r->deferred) return MHD_YES; /* answered later, on resume; r may be in use elsewhere */
     return send_reply(r);
 }

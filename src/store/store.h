@@ -59,6 +59,11 @@ int store_wal_settle(store_conn_t *c);
  * migration 012), combined with this store's identity. Read it BEFORE reading the data
  * cached under it. 0 or -1 (error). */
 int store_config_gen(store_conn_t *c, uint64_t *token, err_t *e);
+/* While pinned (on = 1 until on = 0), store_config_gen on c reads the counter once and then
+ * answers that value again: one request sees one configuration, and pays one read for it
+ * (its key check and its send both check the counter). A store_exec on c (a write) keeps
+ * the pin but forgets the value, so a request that changes the configuration reads it anew. */
+void store_config_pin(store_conn_t *c, int on);
 /* Savepoint elision, for a caller that can undo and redo a whole run of work (the group
  * writer): while on, store_begin/store_commit deeper than the current level only count
  * levels, and store_rollback there undoes nothing but marks the connection poisoned; the

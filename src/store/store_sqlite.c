@@ -291,12 +291,26 @@ static int tx_exec(store_conn_t *c, const char *sql, err_t *e)
     return store_exec(c, e, sql, "") < 0 ? -1 : 0;
 }
 
+void store_config_pin(store_conn_t *c, int on)
+{
+    c->config_pinned = on;
+    c->config_have = 0;
+}
+
 int store_config_gen(store_conn_t *c, uint64_t *token, err_t *e)
 {
+    if (c->config_pinned && c->config_have) {
+        *token = c->config_token;
+        return 0;
+    }
     store_stmt_t *st = store_query(c, e, "SELECT gen FROM config_gen WHERE id = 1", "");
     if (!st) return -1;
     int rc = store_step(st, e);
-    if (rc == 1) *token = (c->store->gen << 40) ^ (uint64_t)store_col_int(st, 0);
+    if (rc == 1) {
+        *token = (c->store->gen << 40) ^ (uint64_t)store_col_int(st, 0);
+        c->config_token = *token;
+        c->config_have = c->config_pinned;
+    }
     store_done(st);
     if (rc == 0) return err_set(e, ERR_INTERNAL, "store: config_gen row missing");
     return rc < 0 ? -1 : 0;
@@ -503,6 +517,7 @@ int64_t store_exec(store_conn_t *c, err_t *e, const char *sql, const char *fmt, 
     }
     int64_t changes = rc < 0 ? -1 : sqlite3_changes64(c->db);
     store_done(st);
+    c->config_have = 0; /* a write: it may have changed the configuration */
     return changes;
 }
 

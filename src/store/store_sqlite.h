@@ -24,6 +24,9 @@ struct store_conn {
     /* store_elide_savepoints: levels above this one are counted, not opened (0 = off);
      * poisoned: a rollback was asked for at such a level. */
     int elide_above, poisoned;
+    /* store_config_pin: pinned; have: config_token holds the counter read while pinned. */
+    int config_pinned, config_have;
+    uint64_t config_token;
     store_t *store;
     store_stmt_t **cache;
     size_t ncache, capcache;

@@ -551,6 +551,36 @@ static void test_bug_two_stores_one_thread_keep_connections(void **state)
 
 /* ---- secret.key ---- */
 
+/* Pinned, the configuration counter is read once and answered again, even after another
+ * connection changed it; unpinned, or after a commit on the same connection, it is read anew. */
+static void test_config_pin(void **state)
+{
+    fx_t *f = *state;
+    open_fx(f);
+    err_t e = {0};
+    char path[200];
+    snprintf(path, sizeof path, "%s/parley.db", f->dir);
+    sqlite3 *other = NULL;
+    assert_int_equal(sqlite3_open(path, &other), SQLITE_OK);
+    const char *bump = "UPDATE config_gen SET gen = gen + 1 WHERE id = 1";
+    uint64_t t0, t1, t2, t3, t4;
+    assert_int_equal(store_config_gen(f->c, &t0, &e), 0);
+    store_config_pin(f->c, 1);
+    assert_int_equal(store_config_gen(f->c, &t1, &e), 0);
+    assert_true(t1 == t0);
+    assert_int_equal(sqlite3_exec(other, bump, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(store_config_gen(f->c, &t2, &e), 0);
+    assert_true(t2 == t1);                               /* pinned: the value read first */
+    assert_int_equal(store_exec(f->c, &e, bump, ""), 1); /* a commit on this connection */
+    assert_int_equal(store_config_gen(f->c, &t3, &e), 0);
+    assert_true(t3 != t2);
+    store_config_pin(f->c, 0);
+    assert_int_equal(sqlite3_exec(other, bump, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(store_config_gen(f->c, &t4, &e), 0);
+    assert_true(t4 != t3); /* unpinned: every call reads */
+    sqlite3_close(other);
+}
+
 static void test_keyfile(void **state)
 {
     fx_t *f = *state;
@@ -654,6 +684,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_threads_get_own_connections, setup_table, teardown),
         cmocka_unit_test_setup_teardown(test_bug_two_stores_one_thread_keep_connections,
                                         setup_table, teardown),
+        cmocka_unit_test_setup_teardown(test_config_pin, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keyfile, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keyfile_env_override, setup, teardown),
     };
