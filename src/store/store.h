@@ -23,6 +23,7 @@ typedef struct {
     int readonly;         /* open without creating or migrating (for inspection tools) */
     int wal_pages;        /* WAL pages that wake the checkpointer (0 = 4000, 16 MiB); past twice as
                              many left over, the writer settles the WAL (store_wal_settle) */
+    const char *vfs;      /* SQLite VFS by name; NULL = Parley's (walbuf.h). For comparisons. */
 } store_opts_t;
 
 /* Open DATA_DIR/parley.db (creating the directory and file), apply pending migrations, and

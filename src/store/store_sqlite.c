@@ -100,7 +100,8 @@ static sqlite3 *db_open(const store_t *s, int create, err_t *e)
     sqlite3 *db = NULL;
     int flags = (s->opts.readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) |
                 (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX;
-    if (sqlite3_open_v2(s->path, &db, flags, store_walbuf_vfs()) != SQLITE_OK) {
+    if (sqlite3_open_v2(s->path, &db, flags, s->opts.vfs ? s->opts.vfs : store_walbuf_vfs()) !=
+        SQLITE_OK) {
         err_set(e, ERR_INTERNAL, "cannot open %s: %s", s->path,
                 db ? sqlite3_errmsg(db) : "no memory");
         sqlite3_close(db);
