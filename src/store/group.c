@@ -234,6 +234,7 @@ int store_group_call(store_group_t *g, store_unit_t *u, err_t *e)
     pthread_mutex_init(&w.mu, NULL);
     pthread_cond_init(&w.cv, NULL);
     u->done = call_done;
+    /* cppcheck-suppress autoVariables ; w outlives its use: we wait for call_done below */
     u->call = &w;
     int rc;
     if (store_group_submit(g, u) < 0) {
@@ -246,6 +247,7 @@ int store_group_call(store_group_t *g, store_unit_t *u, err_t *e)
         rc = u->rc;
         if (rc < 0) *e = u->err;
     }
+    u->call = NULL;
     pthread_mutex_destroy(&w.mu);
     pthread_cond_destroy(&w.cv);
     return rc;
