@@ -101,6 +101,7 @@ json_t *stream_event_payload(const stream_event_t *ev)
 typedef struct {
     int64_t seq, created_at;
     char *project_id, *app_id, *kind, *actor, *payload;
+    int passed; /* a kind the consumer does not take: only seq and kind are read */
 } row_t;
 
 static void rows_free(row_t *rows, int n)
@@ -161,7 +162,8 @@ static int consume(store_conn_t *c, const char *name, const char *const *kinds,
         row_t *r = &rows[n++];
         r->seq = store_col_int(st, 0);
         r->kind = xstrdup(store_col_text(st, 3));
-        if (!wanted(kinds, r->kind)) continue; /* passed over: no copy, no savepoint */
+        r->passed = !wanted(kinds, r->kind);
+        if (r->passed) continue; /* no copy, and below no savepoint and no call */
         r->project_id = xstrdup(store_col_text(st, 1));
         r->app_id = xstrdup(store_col_text(st, 2));
         r->actor = xstrdup(store_col_text(st, 4));
@@ -176,7 +178,7 @@ static int consume(store_conn_t *c, const char *name, const char *const *kinds,
     int64_t last = after;
     for (int i = 0; i < n; i++) {
         row_t *r = &rows[i];
-        if (!r->project_id) { /* a kind this consumer does not take */
+        if (r->passed) {
             last = r->seq;
             continue;
         }
