@@ -223,7 +223,7 @@ static tcache_t *app_cache;
 static pthread_once_t app_cache_once = PTHREAD_ONCE_INIT;
 static void app_cache_init(void)
 {
-    app_cache = tcache_new(256);
+    app_cache = tcache_new(1024);
 }
 
 static json_t *app_from_text(const char *app_id, const char *text)

@@ -141,7 +141,7 @@ static tcache_t *key_cache;
 static pthread_once_t key_cache_once = PTHREAD_ONCE_INIT;
 static void key_cache_init(void)
 {
-    key_cache = tcache_new(256);
+    key_cache = tcache_new(1024);
 }
 
 /* The key's project and secret hash: 1 found (active, project not deleted), 0 not, -1 error. */

@@ -1,4 +1,4 @@
-/* test_base.c: base/ utilities: ulid, clock, ratelimit, sec, arena, buf. */
+/* test_base.c: base/ utilities: ulid, clock, ratelimit, sec, arena, buf, tcache. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -10,6 +10,7 @@
 #include "base/clock.h"
 #include "base/ratelimit.h"
 #include "base/sec.h"
+#include "base/tcache.h"
 #include "base/ulid.h"
 
 #include <pthread.h>
@@ -638,6 +639,60 @@ static int group_setup(void **state)
     return sec_init();
 }
 
+/* ---- tcache ---- */
+
+static int tc_get(tcache_t *c, const char *key, uint64_t token, char out[32])
+{
+    int n = tcache_get(c, key, token, out, 31);
+    if (n >= 0) out[n] = 0;
+    return n;
+}
+
+static void test_tcache_token_and_size(void **state)
+{
+    (void)state;
+    tcache_t *c = tcache_new(16);
+    char out[32];
+    assert_int_equal(tc_get(c, "k", 1, out), -1);
+    tcache_put(c, "k", 1, "value", 5);
+    assert_int_equal(tc_get(c, "k", 1, out), 5);
+    assert_string_equal(out, "value");
+    assert_int_equal(tc_get(c, "k", 2, out), -1);        /* another token: stale */
+    assert_int_equal(tcache_get(c, "k", 1, out, 4), -1); /* does not fit */
+    tcache_put(c, "k", 2, "other", 5);                   /* same key: replaced */
+    assert_int_equal(tc_get(c, "k", 2, out), 5);
+    assert_string_equal(out, "other");
+    assert_int_equal(tc_get(c, "k", 1, out), -1);
+    tcache_free(c);
+}
+
+/* One set (four entries): four keys stay together; a fifth takes the least recently used
+ * one's place, and a stale entry goes before any live one. */
+static void test_tcache_set_keeps_four(void **state)
+{
+    (void)state;
+    tcache_t *c = tcache_new(4);
+    char out[32];
+    const char *keys[] = {"a", "b", "c", "d"};
+    for (int i = 0; i < 4; i++)
+        tcache_put(c, keys[i], 7, keys[i], 1);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(tc_get(c, keys[i], 7, out), 1);
+    assert_int_equal(tc_get(c, "a", 7, out), 1); /* b is now the least recently used */
+    tcache_put(c, "e", 7, "e", 1);
+    assert_int_equal(tc_get(c, "b", 7, out), -1);
+    assert_int_equal(tc_get(c, "a", 7, out), 1);
+    assert_int_equal(tc_get(c, "c", 7, out), 1);
+    assert_int_equal(tc_get(c, "d", 7, out), 1);
+    assert_int_equal(tc_get(c, "e", 7, out), 1);
+    /* Under a new token every entry is stale: new keys take those slots first. */
+    tcache_put(c, "f", 8, "f", 1);
+    tcache_put(c, "g", 8, "g", 1);
+    assert_int_equal(tc_get(c, "f", 8, out), 1);
+    assert_int_equal(tc_get(c, "g", 8, out), 1);
+    tcache_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -663,6 +718,8 @@ int main(void)
         cmocka_unit_test(test_arena_many_allocations),
         cmocka_unit_test(test_arena_big_block_then_small),
         cmocka_unit_test(test_buf_printf_growth),
+        cmocka_unit_test(test_tcache_token_and_size),
+        cmocka_unit_test(test_tcache_set_keeps_four),
     };
     return cmocka_run_group_tests(tests, group_setup, NULL);
 }
