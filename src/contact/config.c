@@ -391,17 +391,14 @@ json_t *contact_agent_list(const contact_ctx_t *cx, err_t *e)
 {
     /* Every active user of the project who may take conversations (agents, supervisors,
      * admins) is listed; rows are made on first use. */
-    store_stmt_t *st =
+    json_t *ids = convo_col_strings(
         store_query(cx->conn, e,
                     "SELECT id FROM users WHERE project_id = $1 AND deactivated_at "
                     "IS NULL AND role IN ('agent', 'supervisor', 'admin') ORDER BY id",
-                    "s", cx->project_id);
-    if (!st) return NULL;
-    json_t *ids = json_array();
-    int rc;
-    while ((rc = store_step(st, e)) == 1)
-        json_array_append_new(ids, json_string(store_col_text(st, 0)));
-    store_done(st);
+                    "s", cx->project_id),
+        e);
+    if (!ids) return NULL;
+    int rc = 0;
     json_t *arr = json_array();
     size_t i;
     json_t *v;

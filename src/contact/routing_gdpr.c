@@ -14,16 +14,13 @@
 int contact_routing_anonymize(store_conn_t *c, const char *project_id, const char *contact_id,
                               err_t *e)
 {
-    store_stmt_t *st = store_query(c, e,
-                                   "SELECT id FROM contact_conversations WHERE project_id = $1 AND "
-                                   "contact_id = $2",
-                                   "ss", project_id, contact_id);
-    if (!st) return -1;
-    json_t *ids = json_array();
-    int rc;
-    while ((rc = store_step(st, e)) == 1)
-        json_array_append_new(ids, json_string(store_col_text(st, 0)));
-    store_done(st);
+    json_t *ids = convo_col_strings(store_query(c, e,
+                                                "SELECT id FROM contact_conversations WHERE "
+                                                "project_id = $1 AND contact_id = $2",
+                                                "ss", project_id, contact_id),
+                                    e);
+    if (!ids) return -1;
+    int rc = 0;
     size_t i;
     json_t *v;
     json_array_foreach(ids, i, v)

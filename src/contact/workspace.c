@@ -147,12 +147,9 @@ json_t *contact_conv_list(const contact_ctx_t *cx, int mine, const char *status,
                          "SELECT id FROM contact_conversations WHERE project_id = $1 AND status <> "
                          "'closed' ORDER BY id DESC LIMIT 500",
                          "s", cx->project_id);
-    if (!st) return NULL;
-    json_t *ids = json_array();
-    int rc;
-    while ((rc = store_step(st, e)) == 1)
-        json_array_append_new(ids, json_string(store_col_text(st, 0)));
-    store_done(st);
+    json_t *ids = convo_col_strings(st, e);
+    if (!ids) return NULL;
+    int rc = 0;
     json_t *arr = json_array();
     size_t i;
     json_t *v;

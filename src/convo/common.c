@@ -37,6 +37,21 @@ int convo_channel_app_scoped(convo_channel_t ch)
     return ch == CONVO_MESSENGER || ch == CONVO_INSTAGRAM || ch == CONVO_VIBERBM;
 }
 
+json_t *convo_col_strings(store_stmt_t *st, err_t *e)
+{
+    if (!st) return NULL;
+    json_t *out = json_array();
+    int rc;
+    while ((rc = store_step(st, e)) == 1)
+        json_array_append_new(out, json_string(store_col_text(st, 0)));
+    store_done(st);
+    if (rc < 0) {
+        json_decref(out);
+        return NULL;
+    }
+    return out;
+}
+
 json_t *convo_time_json(int64_t ms)
 {
     char ts[40];

@@ -47,6 +47,10 @@ int convo_channel_app_scoped(convo_channel_t ch);
 
 /* RFC 3339 UTC string for a time in ms (new reference). */
 json_t *convo_time_json(int64_t ms);
+/* The first column of every row of st (from store_query; NULL gives NULL) as a JSON array
+ * of strings, st finished. For "read the ids, then load each": loading runs other statements
+ * on the connection, which must not interleave with st's rows. NULL with e set on error. */
+json_t *convo_col_strings(store_stmt_t *st, err_t *e);
 /* Optional string field with a length cap: 0 absent, 1 ok, -1 error. */
 int convo_str_field(json_t *obj, const char *key, const char *name, size_t max_len,
                     const char **out, err_t *e);

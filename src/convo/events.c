@@ -82,20 +82,16 @@ int convo_event_emit_ex(const convo_ctx_t *cx, const char *app_id, const char *t
 int convo_event_emit_project(const convo_ctx_t *cx, const char *trigger, const char *payload_key,
                              json_t *payload, err_t *e)
 {
-    store_stmt_t *st = store_query(
-        cx->conn, e, "SELECT DISTINCT app_id FROM webhooks WHERE project_id = $1 ORDER BY app_id",
-        "s", cx->project_id);
-    if (!st) return -1;
-    /* Collect first: emitting runs other statements on this connection. */
-    json_t *apps = json_array();
-    int rc;
-    while ((rc = store_step(st, e)) == 1)
-        json_array_append_new(apps, json_string(store_col_text(st, 0)));
-    store_done(st);
+    json_t *apps = convo_col_strings(
+        store_query(cx->conn, e,
+                    "SELECT DISTINCT app_id FROM webhooks WHERE project_id = $1 ORDER BY app_id",
+                    "s", cx->project_id),
+        e);
+    if (!apps) return -1;
     size_t i;
     json_t *a;
     char *body = event_body(cx, "", payload_key, payload, NULL);
-    if (rc >= 0) rc = stream_append(cx->conn, cx->project_id, "", trigger, body, cx->actor, e);
+    int rc = stream_append(cx->conn, cx->project_id, "", trigger, body, cx->actor, e);
     free(body);
     json_array_foreach(apps, i, a)
     {
