@@ -129,9 +129,8 @@ static void test_contact_conversations_per_project(void **state)
     assert_int_equal(fx_count(f->c, "SELECT count(*) FROM contact_conversations WHERE wrap_up = "
                                     "'[anonymized]'"),
                      3);
-    assert_int_equal(fx_count(f->c,
-                              "SELECT count(*) FROM contact_conversations WHERE project_id = "
-                              "'PB' AND wrap_up IS NULL"),
+    assert_int_equal(fx_count(f->c, "SELECT count(*) FROM contact_conversations WHERE project_id = "
+                                    "'PB' AND wrap_up IS NULL"),
                      3); /* B1, B3 and the open one */
     assert_int_equal(
         fx_count(f->c, "SELECT count(*) FROM contact_notes WHERE text = 'secret note'"),
@@ -140,12 +139,11 @@ static void test_contact_conversations_per_project(void **state)
 
     assert_int_equal(run(f, contact_retention_delete, T0 + 19 * DAY, 3), 0);
     assert_int_equal(run(f, contact_retention_delete, T0 + 21 * DAY, 3), 5);
-    assert_int_equal(fx_count(f->c,
-                              "SELECT count(*) FROM contact_conversations WHERE project_id = "
-                              "'PB'"),
+    assert_int_equal(fx_count(f->c, "SELECT count(*) FROM contact_conversations WHERE project_id = "
+                                    "'PB'"),
                      1);
-    assert_int_equal(
-        fx_count(f->c, "SELECT count(*) FROM contact_notes WHERE project_id = 'PB'"), 1);
+    assert_int_equal(fx_count(f->c, "SELECT count(*) FROM contact_notes WHERE project_id = 'PB'"),
+                     1);
     /* PA on its defaults; the open one never. */
     assert_int_equal(run(f, contact_retention_anonymize, T0 + 89 * DAY, 500), 0);
     assert_int_equal(run(f, contact_retention_anonymize, T0 + 91 * DAY, 500), 5);
@@ -273,22 +271,21 @@ static void test_flows_steps(void **state)
     assert_int_equal(fx_count(f->c, "SELECT count(*) FROM flows_waits WHERE contact_id = "
                                     "'[anonymized]:W1' AND instr(msg, 'CT1') = 0"),
                      1);
-    assert_int_equal(
-        fx_count(f->c, "SELECT count(*) FROM flows_waits WHERE contact_id LIKE 'CT%'"), 2);
+    assert_int_equal(fx_count(f->c, "SELECT count(*) FROM flows_waits WHERE contact_id LIKE 'CT%'"),
+                     2);
     assert_int_equal(run(f, flows_retention_anonymize, T0 + 31 * DAY, 2), 5);
     assert_int_equal(
         fx_count(f->c, "SELECT count(*) FROM flows_waits WHERE contact_id = "
                        "'[anonymized]:' || id AND conversation_id = '' AND instr(msg, 'CT') = 0 "
                        "AND msg LIKE '%\"_anonymized\":true%'"),
         3);
-    assert_int_equal(
-        fx_count(f->c, "SELECT count(*) FROM flows_inbox WHERE instr(msg, 'CV') > 0"), 0);
+    assert_int_equal(fx_count(f->c, "SELECT count(*) FROM flows_inbox WHERE instr(msg, 'CV') > 0"),
+                     0);
     assert_int_equal(run(f, flows_retention_anonymize, T0 + 200 * DAY, 2), 0);
     assert_int_equal(run(f, flows_retention_delete, T0 + 364 * DAY, 2), 0);
     assert_int_equal(run(f, flows_retention_delete, T0 + 366 * DAY, 2), 9);
-    assert_int_equal(fx_count(f->c,
-                              "SELECT (SELECT count(*) FROM flows_waits) + (SELECT count(*) "
-                              "FROM flows_inbox) + (SELECT count(*) FROM flows_handovers)"),
+    assert_int_equal(fx_count(f->c, "SELECT (SELECT count(*) FROM flows_waits) + (SELECT count(*) "
+                                    "FROM flows_inbox) + (SELECT count(*) FROM flows_handovers)"),
                      0);
 }
 
