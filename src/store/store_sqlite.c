@@ -46,8 +46,7 @@ void store_wal_stats(uint64_t *commits, uint64_t *frames, uint64_t *writes)
 {
     *commits = atomic_load(&wal_commits);
     *frames = atomic_load(&wal_frames);
-    uint64_t asked;
-    store_walbuf_stats(&asked, writes);
+    *writes = store_walbuf_writes();
 }
 
 static int db_fail(sqlite3 *db, err_t *e, const char *what)

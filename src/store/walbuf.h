@@ -11,8 +11,8 @@
  * one it can wrap (then the store opens with the default). */
 const char *store_walbuf_vfs(void);
 
-/* Since the process started: the WAL writes SQLite asked of the VFS, and the writes that
- * reached the file system for them (a gathered run counts once). For tests and metrics. */
-void store_walbuf_stats(uint64_t *writes, uint64_t *flushes);
+/* The WAL writes that reached the file system since the process started (a gathered run
+ * counts once), for store_wal_stats. */
+uint64_t store_walbuf_writes(void);
 
 #endif
