@@ -167,11 +167,22 @@ int convo_event_delivery(const convo_ctx_t *cx, const char *app_id, json_t *m, c
     return message_emit(cx, app_id, m, "MESSAGE_DELIVERY", "message_delivery_report", p, e);
 }
 
-int convo_event_submit(const convo_ctx_t *cx, const char *app_id, json_t *m, err_t *e)
+int convo_event_sent(const convo_ctx_t *cx, const char *app_id, json_t *m, err_t *e)
 {
-    json_t *p = message_core(m);
-    json_object_set(p, "submitted_message", json_object_get(m, "app_message"));
-    return message_emit(cx, app_id, m, "MESSAGE_SUBMIT", "message_submit_notification", p, e);
+    json_t *extra = message_extra(cx, m, e); /* one lookup serves both callbacks */
+    if (!extra) return -1;
+    json_t *d = message_core(m), *s = message_core(m);
+    json_object_set_new(d, "status", json_string("QUEUED_ON_CHANNEL"));
+    json_object_set(s, "submitted_message", json_object_get(m, "app_message"));
+    int rc =
+        convo_event_emit_ex(cx, app_id, "MESSAGE_DELIVERY", "message_delivery_report", d, extra, e);
+    if (rc == 0)
+        rc = convo_event_emit_ex(cx, app_id, "MESSAGE_SUBMIT", "message_submit_notification", s,
+                                 extra, e);
+    json_decref(d);
+    json_decref(s);
+    json_decref(extra);
+    return rc;
 }
 
 int convo_event_inbound(const convo_ctx_t *cx, const char *app_id, json_t *m, err_t *e)

@@ -32,7 +32,9 @@ int convo_event_emit_project(const convo_ctx_t *cx, const char *trigger, const c
 int convo_event_delivery(const convo_ctx_t *cx, const char *app_id, json_t *message,
                          const char *status, const char *reason_code, const char *description,
                          err_t *e);
-int convo_event_submit(const convo_ctx_t *cx, const char *app_id, json_t *message, err_t *e);
+/* The provider took the message: MESSAGE_DELIVERY with status QUEUED_ON_CHANNEL, then
+ * MESSAGE_SUBMIT, from one lookup of the envelope's extras. */
+int convo_event_sent(const convo_ctx_t *cx, const char *app_id, json_t *message, err_t *e);
 int convo_event_inbound(const convo_ctx_t *cx, const char *app_id, json_t *message, err_t *e);
 
 /* A webhook as the dispatcher needs it: target and secrets unsealed. NULL if gone. */

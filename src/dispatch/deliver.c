@@ -33,9 +33,10 @@ static int report(deliver_outcome_t *o, const char *status, const char *code,
                   const char *description, err_t *e)
 {
     json_t *m = convo_message_get(&o->cx, o->message_id, e);
-    int rc = m ? convo_event_delivery(&o->cx, o->app_id, m, status, code, description, e) : -1;
-    if (rc >= 0 && strcmp(status, "QUEUED_ON_CHANNEL") == 0)
-        rc = convo_event_submit(&o->cx, o->app_id, m, e);
+    int rc = !m ? -1
+             : strcmp(status, "QUEUED_ON_CHANNEL") == 0
+                 ? convo_event_sent(&o->cx, o->app_id, m, e)
+                 : convo_event_delivery(&o->cx, o->app_id, m, status, code, description, e);
     json_decref(m);
     return rc;
 }
