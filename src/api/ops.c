@@ -5,6 +5,7 @@
 #include "base/buf.h"
 #include "base/clock.h"
 #include "dispatch/dispatch.h"
+#include "flows/flows.h"
 #include "privacy/privacy.h"
 
 void api_healthz(http_req_t *req)
@@ -20,6 +21,7 @@ void api_metrics(http_req_t *req)
     buf_init(&b);
     http_metrics_render(&b);
     dispatch_metrics_render(&b);
+    flows_metrics_render(&b);
     privacy_metrics_render(&b);
     store_group_stats_t g;
     store_group_stats(&g);

@@ -67,6 +67,9 @@ int flows_deploy_sync(store_conn_t *c, err_t *e);
  * or while holding a store transaction a node's start hook may need. 0, or -1 on timeout. */
 int flows_runtime_sync(const char *project_id, int timeout_ms);
 
+/* Append the runtime's Prometheus metrics (parley_flows_*) to out. */
+void flows_metrics_render(buf_t *out);
+
 /* ---- debug stream (debug.c) ---- */
 /* The project's ring (last 1,000 entries, oldest first) after entry id `after` (0 = all):
  * a new JSON array. */

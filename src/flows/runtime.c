@@ -22,6 +22,7 @@
 #include "flows/props.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,10 @@
 #define FLOWS_WORKERS   3
 
 enum { T_MSG, T_FN, T_INJECT, T_POST, T_DEPLOY, T_TIMER, T_BARRIER };
+
+/* /metrics (flows_metrics_render): process-wide, all projects together. */
+static atomic_uint_fast64_t m_deploys, m_messages, m_errors, m_dropped;
+static atomic_int_fast64_t m_queued;
 
 /* A waiter for flows_runtime_sync: freed by whichever side lets go last. */
 typedef struct {
@@ -279,6 +284,7 @@ static int enqueue(flows_proj_t *p, task_t *t)
     if (p->qlen >= FLOWS_QUEUE_MAX && t->kind != T_DEPLOY && t->kind != T_TIMER) {
         p->dropped++;
         pthread_mutex_unlock(&p->mu);
+        atomic_fetch_add(&m_dropped, 1);
         task_free(t);
         return -1;
     }
@@ -289,6 +295,7 @@ static int enqueue(flows_proj_t *p, task_t *t)
         p->head = t;
     p->tail = t;
     p->qlen++;
+    atomic_fetch_add(&m_queued, 1);
     if (!p->scheduled) {
         p->scheduled = 1;
         wake = 1;
@@ -506,6 +513,7 @@ static void set_stop(flows_set_t *s)
 
 static void do_deploy(flows_proj_t *p, json_t *doc)
 {
+    atomic_fetch_add(&m_deploys, 1);
     flows_set_t *ns = flows_set_build(p->id, doc);
     ns->proj = p;
     ns->gen = ++rt.next_gen;
@@ -555,6 +563,7 @@ static void node_input(flows_node_t *n, json_t *msg)
         json_decref(msg);
         return;
     }
+    atomic_fetch_add(&m_messages, 1);
     json_t *copy = n->watched && !n->type->calls_done ? flows_msg_clone(msg) : NULL;
     n->type->input(n, msg);
     if (copy) {
@@ -657,6 +666,7 @@ static void *worker_main(void *arg)
             if (!p->head) p->tail = NULL;
             p->qlen--;
             pthread_mutex_unlock(&p->mu);
+            atomic_fetch_sub(&m_queued, 1);
             run_task(p, t);
             if (clock_mono_ns() - start > FLOWS_SLICE_NS) {
                 pthread_mutex_lock(&p->mu);
@@ -680,6 +690,34 @@ static void *worker_main(void *arg)
         }
         cur_proj = NULL;
     }
+}
+
+void flows_metrics_render(buf_t *out)
+{
+    int64_t queued = atomic_load(&m_queued);
+    buf_printf(out,
+               "# HELP parley_flows_deploys_total Flow sets started (deploys, and each "
+               "project's set at start).\n"
+               "# TYPE parley_flows_deploys_total counter\n"
+               "parley_flows_deploys_total %llu\n"
+               "# HELP parley_flows_messages_total Messages handed to a node's input.\n"
+               "# TYPE parley_flows_messages_total counter\n"
+               "parley_flows_messages_total %llu\n"
+               "# HELP parley_flows_errors_total Errors raised by nodes (node.error, a "
+               "function node's failure), caught or not.\n"
+               "# TYPE parley_flows_errors_total counter\n"
+               "parley_flows_errors_total %llu\n"
+               "# HELP parley_flows_dropped_total Tasks dropped because a project's queue "
+               "was full.\n"
+               "# TYPE parley_flows_dropped_total counter\n"
+               "parley_flows_dropped_total %llu\n"
+               "# HELP parley_flows_queued Tasks waiting in the projects' queues.\n"
+               "# TYPE parley_flows_queued gauge\n"
+               "parley_flows_queued %lld\n",
+               (unsigned long long)atomic_load(&m_deploys),
+               (unsigned long long)atomic_load(&m_messages),
+               (unsigned long long)atomic_load(&m_errors),
+               (unsigned long long)atomic_load(&m_dropped), (long long)(queued > 0 ? queued : 0));
 }
 
 /* ---- public entry points ---- */
@@ -1008,6 +1046,7 @@ void flows_error(flows_node_t *n, json_t *msg, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
+    atomic_fetch_add(&m_errors, 1);
     int handled = 0;
     if (msg && n->flow) {
         int count = 1;

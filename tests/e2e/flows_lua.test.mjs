@@ -223,3 +223,32 @@ test('range and json', async () => {
   assert.equal(p('d4'), '{\n    "a": 0.1,\n    "b": [\n        1,\n        2\n    ]\n}');
   assert.deepEqual(p('d5'), { a: 0.1, b: [1, 2] });
 });
+
+test('/metrics counts flow deploys, messages into nodes and node errors', async () => {
+  const metrics = async () => {
+    const r = await parley.api('GET', '/metrics', { auth: 'none' });
+    assert.equal(r.status, 200);
+    const v = {};
+    for (const m of r.text.matchAll(/^(parley_flows_[a-z_]+) (\d+)$/gm)) v[m[1]] = Number(m[2]);
+    return v;
+  };
+  const before0 = await metrics();
+  for (const k of ['deploys_total', 'messages_total', 'errors_total', 'dropped_total', 'queued'])
+    assert.ok(Number.isInteger(before0[`parley_flows_${k}`]), `parley_flows_${k} missing`);
+  const r = await deploy([tab,
+    { id: 'fine', type: 'function', z: 't1', func: 'return msg', wires: [['dm']] },
+    { id: 'boom', type: 'function', z: 't1', func: 'error("boom")', wires: [['dm']] },
+    dbg('dm'),
+  ]);
+  assert.equal(r.status, 200, r.text);
+  await inject('fine');
+  await debugEntries(1, { node: 'dm' });
+  await inject('boom');
+  await debugEntries(1, { node: 'boom' });
+  const after1 = await metrics();
+  assert.ok(after1.parley_flows_deploys_total >= before0.parley_flows_deploys_total + 1, JSON.stringify(after1));
+  // the inject into fine, fine's message into dm, the inject into boom
+  assert.ok(after1.parley_flows_messages_total >= before0.parley_flows_messages_total + 3, JSON.stringify(after1));
+  assert.equal(after1.parley_flows_errors_total, before0.parley_flows_errors_total + 1);
+  assert.equal(after1.parley_flows_dropped_total, 0);
+});
