@@ -4,6 +4,7 @@
  * touched from this thread, between curl_multi_poll calls, on its own connection. */
 #define _GNU_SOURCE
 #include "dispatch/dispatch_internal.h"
+#include "base/prom.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/nudge.h"
@@ -22,30 +23,19 @@ atomic_uint_fast64_t dispatch_m_delivered, dispatch_m_failed, dispatch_m_gave_up
 
 void dispatch_metrics_render(buf_t *out)
 {
-    buf_printf(out,
-               "# HELP parley_callbacks_delivered_total Callbacks answered 2xx by their target.\n"
-               "# TYPE parley_callbacks_delivered_total counter\n"
-               "parley_callbacks_delivered_total %llu\n"
-               "# HELP parley_callbacks_failed_total Callback attempts that failed (retried).\n"
-               "# TYPE parley_callbacks_failed_total counter\n"
-               "parley_callbacks_failed_total %llu\n"
-               "# HELP parley_callbacks_expired_total Callbacks given up after retrying.\n"
-               "# TYPE parley_callbacks_expired_total counter\n"
-               "parley_callbacks_expired_total %llu\n"
-               "# HELP parley_messages_sent_total Messages accepted by a channel provider.\n"
-               "# TYPE parley_messages_sent_total counter\n"
-               "parley_messages_sent_total %llu\n"
-               "# HELP parley_messages_failed_total Messages that failed on every channel.\n"
-               "# TYPE parley_messages_failed_total counter\n"
-               "parley_messages_failed_total %llu\n"
-               "# TYPE parley_dispatch_inflight gauge\n"
-               "parley_dispatch_inflight %llu\n",
-               (unsigned long long)atomic_load(&dispatch_m_delivered),
-               (unsigned long long)atomic_load(&dispatch_m_failed),
-               (unsigned long long)atomic_load(&dispatch_m_gave_up),
-               (unsigned long long)atomic_load(&dispatch_m_sent),
-               (unsigned long long)atomic_load(&dispatch_m_send_failed),
-               (unsigned long long)atomic_load(&dispatch_m_inflight));
+    prom_metric(out, "counter", "parley_callbacks_delivered_total",
+                "Callbacks answered 2xx by their target.", atomic_load(&dispatch_m_delivered));
+    prom_metric(out, "counter", "parley_callbacks_failed_total",
+                "Callback attempts that failed (retried).", atomic_load(&dispatch_m_failed));
+    prom_metric(out, "counter", "parley_callbacks_expired_total",
+                "Callbacks given up after retrying.", atomic_load(&dispatch_m_gave_up));
+    prom_metric(out, "counter", "parley_messages_sent_total",
+                "Messages accepted by a channel provider.", atomic_load(&dispatch_m_sent));
+    prom_metric(out, "counter", "parley_messages_failed_total",
+                "Messages that failed on every channel.", atomic_load(&dispatch_m_send_failed));
+    prom_metric(out, "gauge", "parley_dispatch_inflight",
+                "Outbox jobs being worked on (deliveries, callbacks, checks).",
+                atomic_load(&dispatch_m_inflight));
 }
 
 static size_t on_body(char *data, size_t size, size_t n, void *cls)

@@ -18,6 +18,7 @@
 #include "base/clock.h"
 #include "base/jsonx.h"
 #include "base/log.h"
+#include "base/prom.h"
 #include "base/ulid.h"
 #include "flows/props.h"
 
@@ -695,29 +696,18 @@ static void *worker_main(void *arg)
 void flows_metrics_render(buf_t *out)
 {
     int64_t queued = atomic_load(&m_queued);
-    buf_printf(out,
-               "# HELP parley_flows_deploys_total Flow sets started (deploys, and each "
-               "project's set at start).\n"
-               "# TYPE parley_flows_deploys_total counter\n"
-               "parley_flows_deploys_total %llu\n"
-               "# HELP parley_flows_messages_total Messages handed to a node's input.\n"
-               "# TYPE parley_flows_messages_total counter\n"
-               "parley_flows_messages_total %llu\n"
-               "# HELP parley_flows_errors_total Errors raised by nodes (node.error, a "
-               "function node's failure), caught or not.\n"
-               "# TYPE parley_flows_errors_total counter\n"
-               "parley_flows_errors_total %llu\n"
-               "# HELP parley_flows_dropped_total Tasks dropped because a project's queue "
-               "was full.\n"
-               "# TYPE parley_flows_dropped_total counter\n"
-               "parley_flows_dropped_total %llu\n"
-               "# HELP parley_flows_queued Tasks waiting in the projects' queues.\n"
-               "# TYPE parley_flows_queued gauge\n"
-               "parley_flows_queued %lld\n",
-               (unsigned long long)atomic_load(&m_deploys),
-               (unsigned long long)atomic_load(&m_messages),
-               (unsigned long long)atomic_load(&m_errors),
-               (unsigned long long)atomic_load(&m_dropped), (long long)(queued > 0 ? queued : 0));
+    prom_metric(out, "counter", "parley_flows_deploys_total",
+                "Flow sets started (deploys, and each project's set at start).",
+                atomic_load(&m_deploys));
+    prom_metric(out, "counter", "parley_flows_messages_total", "Messages handed to a node's input.",
+                atomic_load(&m_messages));
+    prom_metric(out, "counter", "parley_flows_errors_total",
+                "Errors raised by nodes (node.error, a function node's failure), caught or not.",
+                atomic_load(&m_errors));
+    prom_metric(out, "counter", "parley_flows_dropped_total",
+                "Tasks dropped because a project's queue was full.", atomic_load(&m_dropped));
+    prom_metric(out, "gauge", "parley_flows_queued", "Tasks waiting in the projects' queues.",
+                queued > 0 ? (uint64_t)queued : 0);
 }
 
 /* ---- public entry points ---- */

@@ -2,6 +2,7 @@
  * histogram) kept in relaxed atomics, rendered in Prometheus text format. Status codes are
  * counted in a dense 100..599 array per route: a few KiB per route buys lock-free counting. */
 #include "http/http_internal.h"
+#include "base/prom.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -58,8 +59,7 @@ void http_metrics_record(int route, int status, int64_t ns)
 
 void http_metrics_render(buf_t *out)
 {
-    buf_puts(out, "# HELP parley_http_requests_total HTTP requests by route and status.\n"
-                  "# TYPE parley_http_requests_total counter\n");
+    prom_head(out, "counter", "parley_http_requests_total", "HTTP requests by route and status.");
     for (size_t r = 0; m_counts && r <= m_nroutes; r++)
         for (int s = 0; s < STATUS_SPAN; s++) {
             uint64_t v = atomic_load_explicit(&m_counts[r].status[s], memory_order_relaxed);
@@ -73,8 +73,8 @@ void http_metrics_render(buf_t *out)
                            "parley_http_requests_total{route=\"unmatched\",status=\"%d\"} %llu\n",
                            s + STATUS_MIN, (unsigned long long)v);
         }
-    buf_puts(out, "# HELP parley_http_request_duration_seconds Time from first byte to reply.\n"
-                  "# TYPE parley_http_request_duration_seconds histogram\n");
+    prom_head(out, "histogram", "parley_http_request_duration_seconds",
+              "Time from first byte to reply.");
     uint64_t cum = 0;
     for (size_t b = 0; b < NBUCKETS; b++) {
         cum += atomic_load_explicit(&m_buckets[b], memory_order_relaxed);

@@ -7,6 +7,7 @@
 #include "privacy/privacy.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/prom.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -62,25 +63,19 @@ json_t *privacy_sweep_all(store_t *s, int64_t now_ms, err_t *e)
 
 void privacy_metrics_render(buf_t *out)
 {
-    buf_puts(out, "# HELP parley_retention_removed_total Items removed by the retention sweeper, "
-                  "by kind (sweep step).\n"
-                  "# TYPE parley_retention_removed_total counter\n");
+    prom_head(out, "counter", "parley_retention_removed_total",
+              "Items removed by the retention sweeper, by kind (sweep step).");
     for (int i = 0; i < nsteps; i++)
         buf_printf(out, "parley_retention_removed_total{kind=\"%s\"} %llu\n", steps[i].name,
                    (unsigned long long)atomic_load(&steps[i].removed));
+    prom_metric(out, "counter", "parley_retention_passes_total", "Full retention passes completed.",
+                atomic_load(&sweep_passes));
+    prom_metric(out, "counter", "parley_retention_errors_total", "Sweep steps that failed.",
+                atomic_load(&sweep_errors));
+    prom_head(out, "counter", "parley_backups_total", "Automatic backups by result.");
     buf_printf(out,
-               "# HELP parley_retention_passes_total Full retention passes completed.\n"
-               "# TYPE parley_retention_passes_total counter\n"
-               "parley_retention_passes_total %llu\n"
-               "# HELP parley_retention_errors_total Sweep steps that failed.\n"
-               "# TYPE parley_retention_errors_total counter\n"
-               "parley_retention_errors_total %llu\n"
-               "# HELP parley_backups_total Automatic backups by result.\n"
-               "# TYPE parley_backups_total counter\n"
                "parley_backups_total{result=\"ok\"} %llu\n"
                "parley_backups_total{result=\"failed\"} %llu\n",
-               (unsigned long long)atomic_load(&sweep_passes),
-               (unsigned long long)atomic_load(&sweep_errors),
                (unsigned long long)atomic_load(&backups_ok),
                (unsigned long long)atomic_load(&backups_failed));
 }

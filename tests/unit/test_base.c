@@ -8,6 +8,7 @@
 #include "base/arena.h"
 #include "base/buf.h"
 #include "base/clock.h"
+#include "base/prom.h"
 #include "base/ratelimit.h"
 #include "base/sec.h"
 #include "base/tcache.h"
@@ -590,6 +591,21 @@ static void test_arena_big_block_then_small(void **state)
 
 /* ---- buf ---- */
 
+static void test_prom_metric_text(void **state)
+{
+    (void)state;
+    buf_t b;
+    buf_init(&b);
+    prom_metric(&b, "counter", "parley_x_total", "Things done.", UINT64_MAX);
+    prom_head(&b, "gauge", "parley_y", "Labelled.");
+    assert_string_equal(b.data, "# HELP parley_x_total Things done.\n"
+                                "# TYPE parley_x_total counter\n"
+                                "parley_x_total 18446744073709551615\n"
+                                "# HELP parley_y Labelled.\n"
+                                "# TYPE parley_y gauge\n");
+    buf_free(&b);
+}
+
 static void test_buf_printf_growth(void **state)
 {
     (void)state;
@@ -718,6 +734,7 @@ int main(void)
         cmocka_unit_test(test_arena_many_allocations),
         cmocka_unit_test(test_arena_big_block_then_small),
         cmocka_unit_test(test_buf_printf_growth),
+        cmocka_unit_test(test_prom_metric_text),
         cmocka_unit_test(test_tcache_token_and_size),
         cmocka_unit_test(test_tcache_set_keeps_four),
     };
